@@ -1,0 +1,66 @@
+/* chunkq.c -- the receive buffer's chunk FIFO (see chunkq.h). */
+#include "chunkq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void chunkq_init(struct chunkq *q)
+{
+    q->head = q->tail = NULL;
+    q->count = q->bytes = 0;
+}
+
+void chunkq_clear(struct chunkq *q)
+{
+    struct chunk *c;
+    while ((c = chunkq_pop(q)) != NULL)
+        free(c);
+}
+
+struct chunk *chunk_new(const void *data, size_t len)
+{
+    struct chunk *c = malloc(sizeof *c + len);
+    if (!c)
+        return NULL;
+    c->next = NULL;
+    c->len = len;
+    if (len)
+        memcpy(c->data, data, len);
+    return c;
+}
+
+void chunkq_push_back(struct chunkq *q, struct chunk *c)
+{
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->count++;
+    q->bytes += c->len;
+}
+
+void chunkq_push_front(struct chunkq *q, struct chunk *c)
+{
+    c->next = q->head;
+    q->head = c;
+    if (!q->tail)
+        q->tail = c;
+    q->count++;
+    q->bytes += c->len;
+}
+
+struct chunk *chunkq_pop(struct chunkq *q)
+{
+    struct chunk *c = q->head;
+    if (!c)
+        return NULL;
+    q->head = c->next;
+    if (!q->head)
+        q->tail = NULL;
+    c->next = NULL;
+    q->count--;
+    q->bytes -= c->len;
+    return c;
+}

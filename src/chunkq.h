@@ -1,0 +1,40 @@
+/*
+ * chunkq.h -- a FIFO of byte chunks: a socket's receive buffer.
+ *
+ * recv() hands back whole chunks as they arrived (one TCP read, one TLS
+ * record, one datagram); unrecv() pushes a chunk in front.  Owned and used
+ * by one thread only (the Lua side), so there is no lock.
+ */
+#ifndef PLUTO_CHUNKQ_H
+#define PLUTO_CHUNKQ_H
+
+#include <stddef.h>
+
+struct chunk {
+    struct chunk *next;
+    size_t len;
+    char data[];
+};
+
+struct chunkq {
+    struct chunk *head, *tail;
+    size_t count, bytes;
+};
+
+void chunkq_init(struct chunkq *q);
+void chunkq_clear(struct chunkq *q);
+
+/* A chunk holding a copy of data[0..len); NULL when out of memory. */
+struct chunk *chunk_new(const void *data, size_t len);
+
+void chunkq_push_back(struct chunkq *q, struct chunk *c);
+void chunkq_push_front(struct chunkq *q, struct chunk *c);
+/* The oldest chunk, removed (caller frees it with free()), or NULL. */
+struct chunk *chunkq_pop(struct chunkq *q);
+/* The oldest chunk, left in place, or NULL. */
+static inline const struct chunk *chunkq_peek(const struct chunkq *q)
+{
+    return q->head;
+}
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * lplu.h -- what the Lua binding's files (l*.c) share.
+ *
+ * Threads: everything declared here runs on the thread that owns the
+ * lua_State, except the work/cancel/destroy callbacks of jobs, which run on
+ * workers and touch only what the job owns (its copy of the bytes, its
+ * reference to a plu_fd).
+ */
+#ifndef PLUTO_LPLU_H
+#define PLUTO_LPLU_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdatomic.h>
+
+#include "chunkq.h"
+#include "netaddr.h"
+#include "netops.h"
+#include "pool.h"
+
+#define PLU_SOCKET_MT   "pluto.socket.socket"
+#define PLU_LISTENER_MT "pluto.socket.listener"
+#define PLU_BOX_MT      "pluto.socket.jobbox"
+
+/* A descriptor shared by a Lua handle and the jobs working on it; closed
+   when the last holder lets go, so that a worker never polls a number
+   that has been reused.  Wake a worker with shutdown(), never close(). */
+struct plu_fd {
+    atomic_int refs;
+    int fd;
+};
+
+struct plu_fd *plu_fd_new(int fd);        /* NULL: fd closed, ENOMEM */
+void plu_fd_ref(struct plu_fd *f);
+void plu_fd_unref(struct plu_fd *f);
+
+/* Per lua_State: the completion loop and a scratch buffer for fast-path
+   receives.  A full userdata in the registry, also upvalue 1 of every C
+   function of the module. */
+struct plu_state {
+    struct pool_loop *loop;
+    char *scratch;                        /* NET_CHUNK_MAX bytes, lazily */
+};
+
+struct plu_state *plu_state(lua_State *L);     /* from upvalue 1 */
+int plu_state_open(lua_State *L);              /* pushes the state */
+char *plu_scratch(lua_State *L);
+
+/* Waiting --------------------------------------------------------------- */
+
+/* Start a job: queued on the pool when the caller can yield, else run at
+   once on this thread (the caller may block).  Takes no reference. */
+void plu_start(lua_State *L, struct pool_job *job);
+
+/* Wait for 'job': if it is done, call k at once; inside a coroutine,
+   record the wait and yield (k runs when resumed); outside one, block. */
+int plu_await(lua_State *L, struct pool_job *job, lua_KContext ctx,
+              lua_KFunction k);
+
+/* The caller has seen 'job' done and takes its result: drop the loop's
+   bookkeeping, and hand other coroutines waiting on it to the scheduler. */
+void plu_finish(lua_State *L, struct pool_job *job);
+
+/* Results --------------------------------------------------------------- */
+
+/* Push nil, message, errno name; returns 3.  err > 0 is an errno. */
+int plu_fail(lua_State *L, int err);
+/* Push nil, word, name ("timeout", "ETIMEDOUT"); returns 3. */
+int plu_fail_word(lua_State *L, const char *word, const char *name);
+
+/* Sockets and listeners ------------------------------------------------- */
+
+struct plu_socket {
+    struct plu_fd *fd;          /* NULL once closed */
+    struct chunkq rq;           /* received and unrecv'd chunks */
+    struct pool_job *rjob;      /* receive in flight, at most one */
+    struct pool_job *wjob;      /* send in flight, at most one */
+    int timeout_ms;             /* -1: none */
+    int family;
+    int werr;                   /* last send job's failure (-errno) */
+    unsigned wseq;              /* numbers send jobs */
+    unsigned eof : 1;           /* the peer closed, or a receive failed */
+    unsigned server : 1;
+    unsigned udp : 1;
+    unsigned tls : 1;
+};
+
+/* A new socket handle owning fd (closes fd on failure to allocate). */
+struct plu_socket *plu_socket_push(lua_State *L, int fd, int server);
+struct plu_socket *plu_socket_check(lua_State *L, int idx);
+
+int plu_open_socket(lua_State *L);      /* registers the metatable */
+int plu_open_listener(lua_State *L);
+
+int plu_connect(lua_State *L);          /* socket.connect */
+int plu_listen(lua_State *L);           /* socket.listen */
+
+/* Small helpers ---------------------------------------------------------- */
+
+/* Milliseconds on the monotonic clock. */
+double plu_now_ms(void);
+/* Check that argument 'arg' is an integer port 0..65535. */
+unsigned plu_checkport(lua_State *L, int arg);
+
+#endif

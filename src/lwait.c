@@ -1,0 +1,335 @@
+/*
+ * lwait.c -- how a Lua call waits for a job: yield inside a coroutine,
+ * block outside one; and how a scheduler learns which coroutines to resume.
+ *
+ * Three tables live in the registry, one set per lua_State:
+ *   WAITERS  job (light userdata) -> the first coroutine waiting on it
+ *            (weak values: a coroutine nobody keeps may be collected while
+ *            its job runs; the job then completes into nothing);
+ *   MORE     job -> array of further coroutines waiting on the same job
+ *            (rare: two coroutines receiving on one socket), weak values;
+ *   WAITING  coroutine -> true (waits on a job) or the deadline of a sleep
+ *            (weak keys); what the scheduler reads to know why a
+ *            coroutine yielded;
+ *   READY    coroutine -> true: its job finished (weak keys); filled by
+ *            _poll, emptied by the schedulers that own the coroutines.
+ *
+ * A coroutine is never resumed by this code: continuations re-check the
+ * job's done flag, so a scheduler that resumes too early (Pluto's busy
+ * polling one) only makes the coroutine yield again.
+ */
+#include "lplu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char WAITERS_KEY, MORE_KEY, WAITING_KEY, READY_KEY, STATE_KEY;
+
+double plu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ------------------------------------------------------------------------
+ * The per-state object
+ * ---------------------------------------------------------------------- */
+
+static int state_gc(lua_State *L)
+{
+    struct plu_state *st = lua_touserdata(L, 1);
+    if (st->loop) {
+        /* Jobs still running finish into nothing and free themselves. */
+        pool_loop_close(st->loop);
+        st->loop = NULL;
+    }
+    free(st->scratch);
+    st->scratch = NULL;
+    return 0;
+}
+
+static void new_weak_table(lua_State *L, void *key, const char *mode)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, mode);
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+}
+
+int plu_state_open(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &STATE_KEY) == LUA_TUSERDATA)
+        return 1;
+    lua_pop(L, 1);
+    struct plu_state *st = lua_newuserdatauv(L, sizeof *st, 0);
+    st->loop = NULL;
+    st->scratch = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, state_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    st->loop = pool_loop_new();
+    if (!st->loop)
+        luaL_error(L, "pluto.socket: cannot create an eventfd: %s",
+                   strerror(errno));
+    new_weak_table(L, &WAITERS_KEY, "v");
+    new_weak_table(L, &MORE_KEY, "k");
+    new_weak_table(L, &WAITING_KEY, "k");
+    new_weak_table(L, &READY_KEY, "k");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &STATE_KEY);
+    return 1;
+}
+
+struct plu_state *plu_state(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+char *plu_scratch(lua_State *L)
+{
+    struct plu_state *st = plu_state(L);
+    if (!st->scratch) {
+        st->scratch = malloc(NET_CHUNK_MAX);
+        if (!st->scratch)
+            luaL_error(L, "not enough memory");
+    }
+    return st->scratch;
+}
+
+/* ------------------------------------------------------------------------
+ * Waiting
+ * ---------------------------------------------------------------------- */
+
+void plu_start(lua_State *L, struct pool_job *job)
+{
+    if (lua_isyieldable(L))
+        pool_submit(job);
+    else
+        pool_run_inline(job);
+}
+
+/* Record that the running coroutine waits on job (it is on no list yet,
+   or is listed already when it yields again). */
+static void add_waiter(lua_State *L, struct pool_job *job)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITERS_KEY);
+    int t = lua_rawgetp(L, -1, job);
+    if (t == LUA_TNIL) {
+        lua_pushthread(L);
+        lua_rawsetp(L, -3, job);
+    } else if (t != LUA_TTHREAD || lua_tothread(L, -1) != L) {
+        /* Another coroutine waits on the same job: keep this one in MORE. */
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &MORE_KEY);
+        lua_pushlightuserdata(L, job);
+        if (lua_rawget(L, -2) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);            /* a weak-keyed set of threads */
+            lua_createtable(L, 0, 1);
+            lua_pushliteral(L, "k");
+            lua_setfield(L, -2, "__mode");
+            lua_setmetatable(L, -2);
+            lua_pushlightuserdata(L, job);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, -4);
+        }
+        lua_pushthread(L);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+        lua_pop(L, 2);
+    }
+    lua_pop(L, 2);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
+    lua_pushthread(L);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    job->udata = job;   /* marks "has waiters to clean up" */
+}
+
+int plu_await(lua_State *L, struct pool_job *job, lua_KContext ctx,
+              lua_KFunction k)
+{
+    if (pool_job_isdone(job))
+        return k(L, LUA_OK, ctx);
+    if (lua_isyieldable(L)) {
+        add_waiter(L, job);
+        return lua_yieldk(L, 0, ctx, k);
+    }
+    pool_loop_wait_job(plu_state(L)->loop, job);
+    return k(L, LUA_OK, ctx);
+}
+
+/* Move every coroutine waiting on job, but 'except', into READY, and
+   forget the job's waiters.  Leaves the stack as it found it. */
+static void wake_waiters(lua_State *L, struct pool_job *job, lua_State *except)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &READY_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITERS_KEY);
+    if (lua_rawgetp(L, -1, job) == LUA_TTHREAD &&
+        lua_tothread(L, -1) != except) {
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -4);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, job);
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &MORE_KEY);
+    lua_pushlightuserdata(L, job);
+    if (lua_rawget(L, -2) == LUA_TTABLE) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {
+            lua_pop(L, 1);
+            if (lua_tothread(L, -1) != except) {
+                lua_pushvalue(L, -1);
+                lua_pushboolean(L, 1);
+                lua_rawset(L, -6);
+            }
+        }
+        lua_pushlightuserdata(L, job);
+        lua_pushnil(L);
+        lua_rawset(L, -4);
+    }
+    lua_pop(L, 3);
+}
+
+void plu_finish(lua_State *L, struct pool_job *job)
+{
+    struct plu_state *st = plu_state(L);
+    if (!job->udata)
+        return;             /* ran inline, or nobody ever waited on it */
+    job->udata = NULL;
+    pool_loop_forget(st->loop, job);
+    wake_waiters(L, job, L);
+    /* This coroutine no longer waits, nor is it ready for a scheduler. */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
+    lua_pushthread(L);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &READY_KEY);
+    lua_pushthread(L);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+}
+
+/* ------------------------------------------------------------------------
+ * What the scheduler calls
+ * ---------------------------------------------------------------------- */
+
+/* _poll([timeout_ms]): wait up to timeout_ms (default: forever) for
+   finished jobs, move their coroutines into the READY set and return it.
+   The caller removes the coroutines it resumes. */
+static int l_poll(lua_State *L)
+{
+    struct plu_state *st = plu_state(L);
+    lua_Number t = luaL_optnumber(L, 1, -1);
+    int timeout = t < 0 ? -1 : t > 1e9 ? 1000000000 : (int)(t + 0.999);
+    struct pool_job *job;
+
+    if (timeout != 0 && pool_loop_wait(st->loop, timeout) < 0)
+        return luaL_error(L, "poll: %s", strerror(errno));
+    job = pool_loop_take(st->loop);
+    while (job) {
+        struct pool_job *next = job->next;
+        if (job->udata)
+            wake_waiters(L, job, NULL);
+        /* The waiter still finds the job on its socket and will call
+           plu_finish, which then has nothing left to forget. */
+        pool_job_unref(job);
+        job = next;
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &READY_KEY);
+    return 1;
+}
+
+/* _waitstate(co): nil if co did not yield for an operation, true if it
+   waits on a job, or the deadline (ms, _now's clock) of its sleep. */
+static int l_waitstate(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTHREAD);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, plu_now_ms());
+    return 1;
+}
+
+/* ------------------------------------------------------------------------
+ * sleep(ms)
+ * ---------------------------------------------------------------------- */
+
+static void set_waiting(lua_State *L, double deadline)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
+    lua_pushthread(L);
+    if (deadline < 0)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, deadline);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    double deadline = lua_tonumber(L, 2);
+    if (plu_now_ms() < deadline)
+        return lua_yieldk(L, 0, 0, sleep_k);
+    set_waiting(L, -1);
+    return 0;
+}
+
+static int l_sleep(lua_State *L)
+{
+    lua_Number ms = luaL_checknumber(L, 1);
+    luaL_argcheck(L, ms >= 0 && ms < 1e12, 1, "must be a number of "
+                  "milliseconds >= 0");
+    if (lua_isyieldable(L)) {
+        double deadline = plu_now_ms() + ms;
+        lua_settop(L, 1);
+        lua_pushnumber(L, deadline);
+        if (ms == 0)
+            return lua_yield(L, 0);  /* just let the others run */
+        set_waiting(L, deadline);
+        return lua_yieldk(L, 0, 0, sleep_k);
+    }
+    struct timespec ts = { (time_t)(ms / 1000),
+                           (long)((ms - 1000 * (double)(time_t)(ms / 1000))
+                                  * 1e6) };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+static const luaL_Reg wait_funcs[] = {
+    { "_poll", l_poll },
+    { "_waitstate", l_waitstate },
+    { "_now", l_now },
+    { "sleep", l_sleep },
+    { NULL, NULL }
+};
+
+/* Adds the functions above to the module table at -2, state at -1. */
+void plu_open_wait(lua_State *L)
+{
+    lua_pushvalue(L, -1);
+    lua_pushvalue(L, -3);
+    lua_insert(L, -2);
+    luaL_setfuncs(L, wait_funcs, 1);
+    lua_pop(L, 1);
+}

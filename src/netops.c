@@ -1,0 +1,211 @@
+/* netops.c -- blocking network calls for workers (see netops.h). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4 */
+#endif
+#include "netops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int net_socket(int family, int type)
+{
+    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int net_wait(int fd, short events, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = events };
+    long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+    int left = timeout_ms;
+
+    for (;;) {
+        int n = poll(&pfd, 1, left);
+        if (n > 0)
+            return 0;  /* ready, or an error/hangup the next call reports */
+        if (n == 0)
+            return -ETIMEDOUT;
+        if (errno != EINTR)
+            return -errno;
+        if (timeout_ms >= 0) {
+            long long rest = deadline - now_ms();
+            left = rest > 0 ? (int)rest : 0;
+        }
+    }
+}
+
+int net_connect_start(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    while (connect(fd, sa, len) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+int net_connect_finish(int fd, int timeout_ms)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    int rc = net_wait(fd, POLLOUT, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+long net_recv_now(int fd, void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EWOULDBLOCK)
+            return -EAGAIN;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int net_recv_chunk(int fd, int timeout_ms, struct chunk **out)
+{
+    *out = NULL;
+    for (;;) {
+        int rc = net_wait(fd, POLLIN, timeout_ms);
+        if (rc < 0)
+            return rc;
+        /* The buffer is taken only once data is there, so that a
+           thousand idle waiters hold no receive memory. */
+        struct chunk *c = malloc(sizeof *c + NET_CHUNK_MAX);
+        if (!c)
+            return -ENOMEM;
+        long n = net_recv_now(fd, c->data, NET_CHUNK_MAX);
+        if (n == -EAGAIN) {       /* spurious wake-up: wait again */
+            free(c);
+            continue;
+        }
+        if (n <= 0) {
+            free(c);
+            return (int)n;
+        }
+        struct chunk *fit = realloc(c, sizeof *c + (size_t)n);
+        c = fit ? fit : c;
+        c->next = NULL;
+        c->len = (size_t)n;
+        *out = c;
+        return (int)n;
+    }
+}
+
+long net_send_now(int fd, const void *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = send(fd, (const char *)buf + done, len - done,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EWOULDBLOCK)
+            break;
+        return n < 0 ? -errno : -EPIPE;
+    }
+    return (long)done;
+}
+
+int net_send_all(int fd, const void *buf, size_t len, int timeout_ms,
+                 size_t *sent)
+{
+    *sent = 0;
+    while (*sent < len) {
+        long n = net_send_now(fd, (const char *)buf + *sent, len - *sent);
+        if (n < 0)
+            return (int)n;
+        *sent += (size_t)n;
+        if (*sent < len) {
+            int rc = net_wait(fd, POLLOUT, timeout_ms);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int net_accept_now(int fd)
+{
+    for (;;) {
+        int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c >= 0)
+            return c;
+        if (errno == EWOULDBLOCK)
+            return -EAGAIN;
+        /* A client that gave up before we took it: try the next one. */
+        if (errno == ECONNABORTED || errno == EINTR)
+            continue;
+        return -errno;
+    }
+}
+
+int net_accept_wait(int fd, int timeout_ms)
+{
+    for (;;) {
+        int rc = net_wait(fd, POLLIN, timeout_ms);
+        if (rc < 0)
+            return rc;
+        rc = net_accept_now(fd);
+        if (rc != -EAGAIN)
+            return rc;
+    }
+}
+
+int net_listen(const struct sockaddr *sa, socklen_t len, int dual)
+{
+    int one = 1, zero = 0;
+    int fd = net_socket(sa->sa_family, SOCK_STREAM);
+    if (fd < 0)
+        return fd;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one,
+                   sizeof one);
+    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+const char *net_errname(int err)
+{
+    switch (err) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(EBADF) E(EAGAIN) E(ENOMEM)
+    E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EINVAL) E(ENFILE) E(EMFILE)
+    E(ENOSPC) E(EPIPE) E(ENOTSOCK) E(EDESTADDRREQ) E(EMSGSIZE)
+    E(EPROTOTYPE) E(ENOPROTOOPT) E(EPROTONOSUPPORT) E(EOPNOTSUPP)
+    E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN)
+    E(ENETUNREACH) E(ENETRESET) E(ECONNABORTED) E(ECONNRESET) E(ENOBUFS)
+    E(EISCONN) E(ENOTCONN) E(ESHUTDOWN) E(ETIMEDOUT) E(ECONNREFUSED)
+    E(EHOSTDOWN) E(EHOSTUNREACH) E(EALREADY) E(EINPROGRESS) E(ECANCELED)
+#undef E
+    default: return NULL;
+    }
+}

@@ -1,0 +1,61 @@
+/*
+ * netops.h -- the blocking network calls that workers make.
+ *
+ * Descriptors are always non-blocking: the Lua thread uses them for fast
+ * paths (MSG_DONTWAIT-style calls that never wait), and a worker turns a
+ * call into a blocking one by waiting in poll() first, which is also where
+ * a timeout lives.  A shutdown() of the descriptor from another thread
+ * wakes that poll.
+ *
+ * Every function returns >= 0 on success or a negated errno value.
+ * Timeouts are in milliseconds; a negative timeout means none.
+ */
+#ifndef PLUTO_NETOPS_H
+#define PLUTO_NETOPS_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "chunkq.h"
+
+/* The most one receive hands back (SPEC: a recv delivers <= 64 KiB). */
+#define NET_CHUNK_MAX (64 * 1024)
+
+/* A new non-blocking, close-on-exec socket. */
+int net_socket(int family, int type);
+
+/* Wait until fd is ready for 'events' (POLLIN/POLLOUT); -ETIMEDOUT. */
+int net_wait(int fd, short events, int timeout_ms);
+
+/* Start a connect; 0 if done at once, -EINPROGRESS if under way. */
+int net_connect_start(int fd, const struct sockaddr *sa, socklen_t len);
+/* Wait for a started connect to finish and return its outcome. */
+int net_connect_finish(int fd, int timeout_ms);
+
+/* One receive without waiting: bytes received (0 = end of stream) or
+   -EAGAIN when nothing is there. */
+long net_recv_now(int fd, void *buf, size_t len);
+/* Wait for data, then receive one chunk (<= NET_CHUNK_MAX) into a new
+   chunk (stored in *out; NULL at end of stream). */
+int net_recv_chunk(int fd, int timeout_ms, struct chunk **out);
+
+/* Send what the kernel takes without waiting; returns bytes taken (maybe
+   0) or a negated errno other than EAGAIN. */
+long net_send_now(int fd, const void *buf, size_t len);
+/* Send all of buf, waiting for room as needed; *sent counts what went. */
+int net_send_all(int fd, const void *buf, size_t len, int timeout_ms,
+                 size_t *sent);
+
+/* Accept without waiting (-EAGAIN when no client is pending), or after
+   waiting for one.  The new fd is non-blocking and close-on-exec. */
+int net_accept_now(int fd);
+int net_accept_wait(int fd, int timeout_ms);
+
+/* A listening socket bound to sa (SO_REUSEADDR; IPV6_V6ONLY off when
+   dual).  Returns the fd. */
+int net_listen(const struct sockaddr *sa, socklen_t len, int dual);
+
+/* "ECONNREFUSED" for ECONNREFUSED, or NULL if unknown. */
+const char *net_errname(int err);
+
+#endif
