@@ -54,6 +54,26 @@ static void push_config(lua_State *L, const struct pool_config *cfg)
     lua_setfield(L, -2, "idle_ms");
 }
 
+/* A misspelt field would be silently ignored: refuse it. */
+static void check_known_fields(lua_State *L)
+{
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        int known = lua_type(L, -2) == LUA_TSTRING &&
+                    strcmp(lua_tostring(L, -2), "idle_ms") == 0;
+        for (int i = 0; i < POOL_NLANES && !known; i++)
+            known = lua_type(L, -2) == LUA_TSTRING &&
+                    (strcmp(lua_tostring(L, -2), lane_fields[i][0]) == 0 ||
+                     strcmp(lua_tostring(L, -2), lane_fields[i][1]) == 0);
+        if (!known) {
+            lua_pushvalue(L, -2);
+            luaL_argerror(L, 1, lua_pushfstring(L, "unknown field '%s'",
+                                                luaL_tolstring(L, -1, NULL)));
+        }
+        lua_pop(L, 1);
+    }
+}
+
 /* config([t]): set the pool's limits named in t; returns them all. */
 static int l_config(lua_State *L)
 {
@@ -61,6 +81,7 @@ static int l_config(lua_State *L)
     pool_get_config(&cfg);
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
+        check_known_fields(L);
         for (int i = 0; i < POOL_NLANES; i++) {
             lua_Integer n = cfg.max_threads[i], st = (lua_Integer)cfg.stack_size[i];
             opt_field(L, lane_fields[i][0], 1, 30000, &n);
@@ -123,9 +144,14 @@ static const char bind_source[] =
     "  if not l then error('bind: cannot listen on '..tostring(addr)..': '..err, 2) end\n"
     "  local acceptor = sched:add(function()\n"
     "    while true do\n"
-    "      local s = l:accept()\n"
-    "      if not s then return end\n"
-    "      sched:add(function() closing(callback, s) end)\n"
+    "      local s, err = l:accept()\n"
+    "      if s then\n"
+    "        sched:add(function() closing(callback, s) end)\n"
+    "      elseif err == 'closed' then\n"
+    "        return\n"
+    "      else\n"
+    "        socket.sleep(50)  -- out of descriptors or memory: retry soon\n"
+    "      end\n"
     "    end\n"
     "  end)\n"
     "  return acceptor, l\n"
@@ -144,14 +170,14 @@ static void add_bind(lua_State *L)
  * Names and loading
  * ---------------------------------------------------------------------- */
 
-/* "pluto:socket" is this module; "pluto:scheduler" loads pluto.scheduler. */
+/* "pluto:socket" and "pluto:scheduler" load pluto.socket and
+   pluto.scheduler.  Preloaders rather than package.loaded entries, so that
+   error messages name functions 'pluto.socket.connect', not by the alias. */
 static void add_pluto_names(lua_State *L)
 {
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "pluto:socket");
-    lua_pop(L, 1);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    luaL_loadstring(L, "return require 'pluto.socket'");
+    lua_setfield(L, -2, "pluto:socket");
     luaL_loadstring(L, "return require 'pluto.scheduler'");
     lua_setfield(L, -2, "pluto:scheduler");
     lua_pop(L, 1);

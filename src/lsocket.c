@@ -432,7 +432,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             int rc = (w && w->seq == (unsigned)ctx) ? release_send(L, s)
                                                      : s->werr;
             if (!s->fd)
-                return plu_fail_word(L, "closed", "ECANCELED");
+                return plu_fail_word(L, "closed", "EBADF");
             if (rc < 0)
                 return fail_rc(L, rc);
             lua_pushboolean(L, 1);
@@ -441,7 +441,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
         if (w)
             release_send(L, s);      /* an earlier caller's, now drained */
         if (!s->fd)
-            return plu_fail_word(L, "closed", "ECANCELED");
+            return plu_fail_word(L, "closed", "EBADF");
         size_t len;
         const char *data = lua_tolstring(L, 2, &len);
         long n = net_send_now(s->fd->fd, data, len);

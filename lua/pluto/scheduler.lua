@@ -137,8 +137,8 @@ end
 
 -- How long the kernel wait may last: 0 if something can run now, else
 -- until the nearest timer (-1: no timer, wait for a completion).
-function Scheduler:_timeout()
-  if #self.runnable > 0 or self.yieldfunc then return 0 end
+function Scheduler:_timeout(batch)
+  if #batch > 0 or self.yieldfunc then return 0 end
   local top = self.timers[1]
   if not top then return -1 end
   local ms = top[1] - now()
@@ -151,7 +151,7 @@ function Scheduler:run()
     local batch = self.runnable
     self.runnable = {}
     -- Coroutines whose operations finished.
-    local ready = poll(self:_timeout())
+    local ready = poll(self:_timeout(batch))
     for co in pairs(ready) do
       if coros[co] then
         ready[co] = nil
