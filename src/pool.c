@@ -62,6 +62,7 @@ struct pool_loop {
 };
 
 static struct lane lanes[POOL_NLANES];
+static int start_worker(enum pool_lane id);
 static pthread_once_t lanes_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t config_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -335,9 +336,10 @@ void pool_loop_wait_job(struct pool_loop *loop, struct pool_job *job)
  * Workers
  * ---------------------------------------------------------------------- */
 
-static void deadline_after(struct timespec *ts, unsigned ms)
+static void deadline_after(struct timespec *ts, const struct timespec *from,
+                           unsigned ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
+    *ts = *from;
     ts->tv_sec += ms / 1000;
     ts->tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts->tv_nsec >= 1000000000L) {
@@ -350,11 +352,13 @@ static void deadline_after(struct timespec *ts, unsigned ms)
    leave (idle too long, lane over its cap, or the pool stopping). */
 static struct pool_job *next_job(struct lane *ln)
 {
-    struct timespec deadline;
-    deadline_after(&deadline, ln->idle_ms);
+    struct timespec since, deadline;
+    clock_gettime(CLOCK_MONOTONIC, &since);
     while (!ln->queue.head) {
         if (ln->stopping || ln->threads > ln->max_threads)
             return NULL;
+        /* Recomputed on each pass: a lowered idle_ms applies at once. */
+        deadline_after(&deadline, &since, ln->idle_ms);
         ln->idle++;
         int rc = pthread_cond_timedwait(&ln->work_cv, &ln->mu, &deadline);
         ln->idle--;
@@ -451,7 +455,7 @@ int pool_set_config(const struct pool_config *cfg)
     for (int i = 0; i < POOL_NLANES; i++) {
         if (cfg->max_threads[i] < 1 || cfg->max_threads[i] > MAX_THREADS)
             return EINVAL;
-        if (cfg->stack_size[i] < MIN_STACK || cfg->stack_size[i] > MAX_STACK)
+        if (cfg->stack_size[i] > MAX_STACK)
             return EINVAL;
     }
     if (cfg->idle_ms < 1 || cfg->idle_ms > 3600 * 1000)
@@ -461,10 +465,16 @@ int pool_set_config(const struct pool_config *cfg)
     for (int i = 0; i < POOL_NLANES; i++) {
         pthread_mutex_lock(&lanes[i].mu);
         lanes[i].max_threads = cfg->max_threads[i];
-        lanes[i].stack_size = cfg->stack_size[i];
+        lanes[i].stack_size = cfg->stack_size[i] < MIN_STACK
+                                  ? MIN_STACK : cfg->stack_size[i];
         lanes[i].idle_ms = cfg->idle_ms;
-        /* Wake idle threads so that a lowered cap or idle time applies. */
+        /* Wake idle threads so that a lowered cap or idle time applies,
+           and start threads for queued jobs that a raised cap allows. */
         pthread_cond_broadcast(&lanes[i].work_cv);
+        while (lanes[i].queue.count > lanes[i].idle &&
+               lanes[i].threads < lanes[i].max_threads &&
+               start_worker((enum pool_lane)i) == 0)
+            ;
         pthread_mutex_unlock(&lanes[i].mu);
     }
     pthread_mutex_unlock(&config_mu);

@@ -24,7 +24,8 @@
  * frees whatever the job owns (a received buffer, an accepted fd...).
  *
  * Locks: each lane has one mutex; each loop has one mutex.  No code holds
- * two of them at once, and no callback (work, cancel, destroy) is called
+ * two of them at once (pool_set_config holds the config mutex, then each
+ * lane's in turn), and no callback (work, cancel, destroy) is called
  * with a lane or loop mutex held, except cancel during pool_shutdown,
  * which must therefore not take pool or loop locks.
  */
@@ -102,7 +103,9 @@ void pool_loop_close(struct pool_loop *loop);
 int pool_loop_fd(struct pool_loop *loop);    /* the eventfd, to poll for POLLIN */
 
 /* Wait until a completion is pending or timeout_ms passes (-1: forever).
-   Returns 1 if something is pending, 0 on timeout, -1 on error. */
+   Returns 1 if something may be pending (a job forgotten after it was
+   posted can leave a wake-up with nothing to take), 0 on timeout, -1 on
+   error. */
 int pool_loop_wait(struct pool_loop *loop, int timeout_ms);
 
 /* Detach every finished job; returns the first (follow ->next, NULL-ended).
@@ -119,9 +122,10 @@ void pool_loop_wait_job(struct pool_loop *loop, struct pool_job *job);
 /* Configuration and statistics (process-wide) ---------------------------- */
 
 struct pool_config {
-    unsigned max_threads[POOL_NLANES];
-    size_t stack_size[POOL_NLANES];   /* bytes, rounded up to the minimum */
-    unsigned idle_ms;                 /* an idle thread exits after this */
+    unsigned max_threads[POOL_NLANES]; /* 1..30000 */
+    size_t stack_size[POOL_NLANES];    /* bytes, <= 64 MiB; rounded up to
+                                          32 KiB (x4 under sanitizers) */
+    unsigned idle_ms;                  /* 1..3600000: an idle thread exits */
 };
 
 struct pool_lane_stats {
