@@ -17,6 +17,7 @@
 #include "netaddr.h"
 #include "netops.h"
 #include "pool.h"
+#include "tls.h"
 
 #define PLU_SOCKET_MT   "pluto.socket.socket"
 #define PLU_LISTENER_MT "pluto.socket.listener"
@@ -28,6 +29,12 @@
 struct plu_fd {
     atomic_int refs;
     int fd;
+    /* Set by the Lua thread once a handshake has succeeded, before any
+       job using them starts; freed with the last reference, so after
+       every worker has returned from GnuTLS. */
+    gnutls_session_t tls;
+    struct tls_io *io;
+    struct tls_server_creds *creds;
 };
 
 struct plu_fd *plu_fd_new(int fd);        /* NULL: fd closed, ENOMEM */
@@ -67,6 +74,8 @@ void plu_finish(lua_State *L, struct pool_job *job);
 int plu_fail(lua_State *L, int err);
 /* Push nil, word, name ("timeout", "ETIMEDOUT"); returns 3. */
 int plu_fail_word(lua_State *L, const char *word, const char *name);
+/* Push nil and the text and name of a GnuTLS error; returns 3. */
+int plu_fail_tls(lua_State *L, int code);
 
 /* Sockets and listeners ------------------------------------------------- */
 
@@ -75,9 +84,11 @@ struct plu_socket {
     struct chunkq rq;           /* received and unrecv'd chunks */
     struct pool_job *rjob;      /* receive in flight, at most one */
     struct pool_job *wjob;      /* send in flight, at most one */
+    struct pool_job *hjob;      /* TLS handshake in flight: no other I/O */
     int timeout_ms;             /* -1: none */
     int family;
-    int werr;                   /* last send job's failure (-errno) */
+    int werr;                   /* last send job's outcome (0, -errno) */
+    int werr_tls;               /* ... or its GnuTLS error */
     unsigned wseq;              /* numbers send jobs */
     unsigned eof : 1;           /* the peer closed, or a receive failed */
     unsigned server : 1;
@@ -91,6 +102,13 @@ struct plu_socket *plu_socket_check(lua_State *L, int idx);
 
 int plu_open_socket(lua_State *L);      /* registers the metatable */
 int plu_open_listener(lua_State *L);
+
+/* Settle a finished handshake (ltls.c): install the session, or close
+   the socket.  Called by whichever call on the socket sees it done. */
+void plu_tls_settle(lua_State *L, struct plu_socket *s);
+int plu_starttls(lua_State *L);         /* s:starttls */
+int plu_tlssession(lua_State *L);       /* s:tlssession */
+void plu_close_socket(struct plu_socket *s);
 
 int plu_connect(lua_State *L);          /* socket.connect */
 int plu_listen(lua_State *L);           /* socket.listen */

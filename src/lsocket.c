@@ -33,6 +33,9 @@ struct plu_fd *plu_fd_new(int fd)
     }
     atomic_init(&f->refs, 1);
     f->fd = fd;
+    f->tls = NULL;
+    f->io = NULL;
+    f->creds = NULL;
     return f;
 }
 
@@ -44,6 +47,14 @@ void plu_fd_ref(struct plu_fd *f)
 void plu_fd_unref(struct plu_fd *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+        if (f->tls)
+            gnutls_deinit(f->tls);
+        if (f->io) {
+            free(f->io->pre);
+            free(f->io);
+        }
+        if (f->creds)
+            tls_server_creds_put(f->creds);
         close(f->fd);
         free(f);
     }
@@ -70,6 +81,14 @@ int plu_fail_word(lua_State *L, const char *word, const char *name)
     lua_pushnil(L);
     lua_pushstring(L, word);
     lua_pushstring(L, name);
+    return 3;
+}
+
+int plu_fail_tls(lua_State *L, int code)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, gnutls_strerror(code));
+    lua_pushstring(L, tls_errname(code));
     return 3;
 }
 
@@ -123,11 +142,15 @@ static void release_job(lua_State *L, struct pool_job **slot)
 
 /* The one path for close, __close and __gc: wake the workers by shutting
    the descriptor, then let go of it; jobs keep their own references. */
-static void close_socket(struct plu_socket *s)
+void plu_close_socket(struct plu_socket *s)
 {
     if (!s->fd)
         return;
-    if (s->rjob || s->wjob)
+    /* close_notify, if the kernel takes it now; only with no send in
+       flight, since one thread at a time may send on a session. */
+    if (s->fd->tls && !s->wjob)
+        tls_bye(s->fd->tls, s->fd->io);
+    if (s->rjob || s->wjob || s->hjob)
         shutdown(s->fd->fd, SHUT_RDWR);
     plu_fd_unref(s->fd);
     s->fd = NULL;
@@ -138,14 +161,14 @@ static void close_socket(struct plu_socket *s)
 static int sock_close(lua_State *L)
 {
     struct plu_socket *s = plu_socket_check(L, 1);
-    close_socket(s);
+    plu_close_socket(s);
     return 0;
 }
 
 static int sock_gc(lua_State *L)
 {
     struct plu_socket *s = lua_touserdata(L, 1);
-    close_socket(s);
+    plu_close_socket(s);
     /* No coroutine can wait on these any more (they would hold s). */
     if (s->rjob) {
         pool_job_unref(s->rjob);
@@ -154,6 +177,10 @@ static int sock_gc(lua_State *L)
     if (s->wjob) {
         pool_job_unref(s->wjob);
         s->wjob = NULL;
+    }
+    if (s->hjob) {
+        pool_job_unref(s->hjob);
+        s->hjob = NULL;
     }
     return 0;
 }
@@ -185,13 +212,31 @@ struct recv_job {
     struct plu_fd *fd;
     int timeout_ms;
     int rc;                    /* bytes, 0 at end of stream, or -errno */
+    int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
     struct chunk *chunk;
 };
+
+/* The receive on either transport; GnuTLS's outcomes become errno style,
+   a timeout (GNUTLS_E_AGAIN) as -ETIMEDOUT. */
+static int receive(struct plu_fd *f, int timeout_ms, struct chunk **out,
+                   int *tlserr)
+{
+    if (!f->tls)
+        return net_recv_chunk(f->fd, timeout_ms, out);
+    int n = tls_recv_chunk(f->tls, f->io, timeout_ms, out);
+    if (n == GNUTLS_E_AGAIN)
+        return -ETIMEDOUT;
+    if (n < 0) {
+        *tlserr = n;
+        return -EPROTO;
+    }
+    return n;
+}
 
 static void recv_work(struct pool_job *job)
 {
     struct recv_job *r = (struct recv_job *)job;
-    r->rc = net_recv_chunk(r->fd->fd, r->timeout_ms, &r->chunk);
+    r->rc = receive(r->fd, r->timeout_ms, &r->chunk, &r->tlserr);
 }
 
 static void recv_cancel(struct pool_job *job)
@@ -230,7 +275,7 @@ static int start_recv(lua_State *L, struct plu_socket *s)
 static int take_recv(lua_State *L, struct plu_socket *s)
 {
     struct recv_job *r = (struct recv_job *)s->rjob;
-    int rc = r->rc;
+    int rc = r->rc, tlserr = r->tlserr;
     if (r->chunk && s->fd) {
         chunkq_push_back(&s->rq, r->chunk);
         r->chunk = NULL;
@@ -240,7 +285,7 @@ static int take_recv(lua_State *L, struct plu_socket *s)
         s->eof = 1;
     if (rc < 0 && s->fd && rc != -ETIMEDOUT) {
         s->eof = 1;
-        return fail_rc(L, rc);
+        return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
     }
     if (rc == -ETIMEDOUT && s->fd)
         return fail_rc(L, rc);
@@ -262,6 +307,11 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
     (void)status;
     (void)ctx;
     for (;;) {
+        if (s->hjob) {
+            if (!pool_job_isdone(s->hjob))
+                return plu_await(L, s->hjob, 0, recv_step);
+            plu_tls_settle(L, s);
+        }
         if (s->rjob) {
             if (!pool_job_isdone(s->rjob))
                 return plu_await(L, s->rjob, 0, recv_step);
@@ -275,6 +325,17 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
         if (!s->fd || s->eof) {
             lua_pushnil(L);
             return 1;
+        }
+        if (s->fd->tls) {
+            /* Fast path: plaintext already decrypted needs no pull. */
+            if (tls_pending(s->fd->tls)) {
+                int tlserr = 0;
+                int rc = receive(s->fd, 0, &c, &tlserr);
+                if (rc > 0)
+                    return push_chunk(L, c);
+            }
+            start_recv(L, s);
+            continue;
         }
         /* Fast path: the kernel may have data already. */
         char *buf = plu_scratch(L);
@@ -313,7 +374,7 @@ static int sock_peek(lua_State *L)
         }
     }
     c = chunkq_peek(&s->rq);
-    if (!c && s->fd && !s->eof && !s->rjob) {
+    if (!c && s->fd && !s->eof && !s->rjob && !s->hjob && !s->fd->tls) {
         /* Whatever the kernel holds now becomes the next chunk. */
         char *buf = plu_scratch(L);
         long n = net_recv_now(s->fd->fd, buf, NET_CHUNK_MAX);
@@ -354,15 +415,34 @@ struct send_job {
     struct plu_fd *fd;
     int timeout_ms;
     int rc;
+    int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
+    int resume;                /* TLS: a record is held in GnuTLS, flush it */
     unsigned seq;              /* tells one caller's job from the next */
     size_t len, sent;
     char data[];               /* the job's own copy of what is left */
 };
 
+/* The send on either transport, errno style (see receive). */
+static int transmit(struct plu_fd *f, const char *data, size_t len,
+                    int timeout_ms, int resume, size_t *sent, int *tlserr)
+{
+    if (!f->tls)
+        return net_send_all(f->fd, data, len, timeout_ms, sent);
+    int rc = tls_send_all(f->tls, f->io, data, len, timeout_ms, resume, sent);
+    if (rc == GNUTLS_E_AGAIN)
+        return -ETIMEDOUT;
+    if (rc < 0) {
+        *tlserr = rc;
+        return -EPROTO;
+    }
+    return 0;
+}
+
 static void send_work(struct pool_job *job)
 {
     struct send_job *w = (struct send_job *)job;
-    w->rc = net_send_all(w->fd->fd, w->data, w->len, w->timeout_ms, &w->sent);
+    w->rc = transmit(w->fd, w->data, w->len, w->timeout_ms, w->resume,
+                     &w->sent, &w->tlserr);
 }
 
 static void send_cancel(struct pool_job *job)
@@ -385,7 +465,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx);
 
 /* Hand what the kernel did not take to a worker; returns its number. */
 static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
-                       size_t len)
+                       size_t len, int resume)
 {
     struct send_job *w = malloc(sizeof *w + len);
     if (!w)
@@ -395,25 +475,27 @@ static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
     w->fd = s->fd;
     w->timeout_ms = s->timeout_ms;
     w->rc = 0;
+    w->tlserr = 0;
+    w->resume = resume;
     w->len = len;
     w->sent = 0;
     w->seq = ++s->wseq ? s->wseq : ++s->wseq;   /* never 0 */
     memcpy(w->data, data, len);
     s->werr = 0;
+    s->werr_tls = 0;
     s->wjob = &w->base;
     plu_start(L, &w->base);
     return w->seq;
 }
 
-/* Let go of a finished send job, remembering a failure for its owner in
-   case another coroutine got to it first. */
-static int release_send(lua_State *L, struct plu_socket *s)
+/* Let go of a finished send job, remembering its outcome for its owner
+   in case another coroutine got to it first. */
+static void release_send(lua_State *L, struct plu_socket *s)
 {
-    int rc = ((struct send_job *)s->wjob)->rc;
-    if (rc < 0)
-        s->werr = rc;
+    struct send_job *w = (struct send_job *)s->wjob;
+    s->werr = w->rc;
+    s->werr_tls = w->tlserr;
     release_job(L, &s->wjob);
-    return rc;
 }
 
 /* ctx: 0 until this call hands bytes to a worker, then that job's
@@ -424,17 +506,24 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
     struct plu_socket *s = plu_socket_check(L, 1);
     (void)status;
     for (;;) {
+        if (s->hjob) {
+            if (!pool_job_isdone(s->hjob))
+                return plu_await(L, s->hjob, ctx, send_step);
+            plu_tls_settle(L, s);
+        }
         struct send_job *w = (struct send_job *)s->wjob;
         if (w && !pool_job_isdone(&w->base))
             return plu_await(L, &w->base, ctx, send_step);
         if (ctx != 0) {
-            /* Our job is done; someone else may have released it. */
-            int rc = (w && w->seq == (unsigned)ctx) ? release_send(L, s)
-                                                     : s->werr;
+            /* Our job is done; someone else may have released it, in
+               which case its outcome was kept in werr. */
+            if (w && w->seq == (unsigned)ctx)
+                release_send(L, s);
             if (!s->fd)
                 return plu_fail_word(L, "closed", "EBADF");
-            if (rc < 0)
-                return fail_rc(L, rc);
+            if (s->werr < 0)
+                return s->werr_tls ? plu_fail_tls(L, s->werr_tls)
+                                   : fail_rc(L, s->werr);
             lua_pushboolean(L, 1);
             return 1;
         }
@@ -444,6 +533,20 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             return plu_fail_word(L, "closed", "EBADF");
         size_t len;
         const char *data = lua_tolstring(L, 2, &len);
+        if (s->fd->tls) {
+            /* Fast path: what the kernel takes without waiting. */
+            size_t sent;
+            int tlserr = 0;
+            int rc = transmit(s->fd, data, len, 0, 0, &sent, &tlserr);
+            if (rc == 0) {
+                lua_pushboolean(L, 1);
+                return 1;
+            }
+            if (rc != -ETIMEDOUT)
+                return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+            ctx = start_send(L, s, data + sent, len - sent, 1);
+            continue;
+        }
         long n = net_send_now(s->fd->fd, data, len);
         if (n < 0)
             return fail_rc(L, (int)n);
@@ -451,7 +554,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             lua_pushboolean(L, 1);
             return 1;
         }
-        ctx = start_send(L, s, data + n, len - (size_t)n);
+        ctx = start_send(L, s, data + n, len - (size_t)n, 0);
     }
 }
 
@@ -573,6 +676,8 @@ static const luaL_Reg socket_methods[] = {
     { "isudp", sock_isudp },
     { "isopen", sock_isopen },
     { "settimeout", sock_settimeout },
+    { "starttls", plu_starttls },
+    { "tlssession", plu_tlssession },
     { NULL, NULL }
 };
 

@@ -68,7 +68,7 @@ static pthread_mutex_t config_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Guarded by config_mu; each lane keeps its own copy under its lock. */
 static struct pool_config config = {
-    .max_threads = { 16384, 256, 256, 0 /* set to the core count */ },
+    .max_threads = { 16384, 256, 256, 0 /* set in lanes_init */ },
     .stack_size = { 64 * 1024, 128 * 1024, 128 * 1024, 256 * 1024 },
     .idle_ms = 10000,
 };
@@ -121,8 +121,11 @@ static void list_unlink(struct job_list *l, struct pool_job *job)
 
 static void lanes_init(void)
 {
+    /* Handshakes are CPU-heavy but also wait on their peers: a cap of the
+       core count would let a few slow clients stall every other one.  The
+       kernel shares the cores among the threads that do compute. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    config.max_threads[POOL_CPU] = cores > 0 ? (unsigned)cores : 2;
+    config.max_threads[POOL_CPU] = cores > 16 ? 4 * (unsigned)cores : 64;
     for (int i = 0; i < POOL_NLANES; i++) {
         pthread_mutex_init(&lanes[i].mu, NULL);
         pthread_cond_init(&lanes[i].exit_cv, NULL);

@@ -1,0 +1,416 @@
+/*
+ * ltls.c -- s:starttls(hostname | certs [, opts]) and s:tlssession().
+ *
+ * The handshake is one job on the cpu lane: a blocking gnutls_handshake
+ * (and, for a client with early_data, the first send) on a worker.  The
+ * job owns the session until it is done; whoever then touches the socket
+ * first settles it (plu_tls_settle): the session moves into the socket's
+ * plu_fd, or the socket is closed.  While the handshake runs, other calls
+ * on the socket wait for it, so no byte is read or written around it.
+ */
+#include "lplu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MAX_ALPN 16
+
+struct hs_job {
+    struct pool_job base;
+    struct plu_fd *fd;
+    gnutls_session_t session;   /* owned until settled */
+    struct tls_io *io;          /* owned until settled */
+    struct tls_server_creds *creds;
+    int timeout_ms;
+    char *early;                /* client: bytes to send once allowed */
+    size_t early_len;
+    int rc;                     /* 0 or a GnuTLS error */
+    char err[512];
+    char alpn[256];             /* the protocol chosen, or "" */
+};
+
+static void hs_work(struct pool_job *job)
+{
+    struct hs_job *h = (struct hs_job *)job;
+    h->rc = tls_handshake(h->session, h->io, h->timeout_ms, h->err,
+                          sizeof h->err);
+    if (h->rc < 0)
+        return;
+    gnutls_datum_t proto;
+    if (gnutls_alpn_get_selected_protocol(h->session, &proto) == 0 &&
+        proto.size < sizeof h->alpn) {
+        memcpy(h->alpn, proto.data, proto.size);
+        h->alpn[proto.size] = '\0';
+    }
+    if (h->early) {
+        size_t sent;
+        int rc = tls_send_all(h->session, h->io, h->early, h->early_len,
+                              h->timeout_ms, 0, &sent);
+        if (rc < 0) {
+            h->rc = rc;
+            snprintf(h->err, sizeof h->err, "early_data: %s",
+                     gnutls_strerror(rc));
+        }
+    }
+}
+
+static void hs_cancel(struct pool_job *job)
+{
+    shutdown(((struct hs_job *)job)->fd->fd, SHUT_RDWR);
+}
+
+static void hs_destroy(struct pool_job *job)
+{
+    struct hs_job *h = (struct hs_job *)job;
+    if (h->session)
+        gnutls_deinit(h->session);
+    if (h->io) {
+        free(h->io->pre);
+        free(h->io);
+    }
+    if (h->creds)
+        tls_server_creds_put(h->creds);
+    free(h->early);
+    if (h->fd)
+        plu_fd_unref(h->fd);
+    free(h);
+}
+
+static const struct pool_job_ops hs_ops = { hs_work, hs_cancel, hs_destroy };
+
+/* ------------------------------------------------------------------------
+ * Settling: install or close
+ * ---------------------------------------------------------------------- */
+
+void plu_tls_settle(lua_State *L, struct plu_socket *s)
+{
+    struct hs_job *h = (struct hs_job *)s->hjob;
+    s->hjob = NULL;
+    plu_finish(L, &h->base);
+    /* The job may live on in a box until collected: let go of the
+       descriptor now, so that closing the socket really closes it. */
+    plu_fd_unref(h->fd);
+    h->fd = NULL;
+    if (h->rc == 0 && s->fd) {
+        s->fd->tls = h->session;
+        s->fd->io = h->io;
+        s->fd->creds = h->creds;
+        h->session = NULL;
+        h->io = NULL;
+        h->creds = NULL;
+        s->tls = 1;
+    } else {
+        plu_close_socket(s);
+    }
+    /* The job stays referenced by the caller of starttls, if it still
+       waits (see starttls_k); this drops the socket's hold. */
+    pool_job_unref(&h->base);
+}
+
+/* ------------------------------------------------------------------------
+ * Options
+ * ---------------------------------------------------------------------- */
+
+/* opts.alpn: an array of strings, copied into names[] (NULL-ended). */
+static int read_alpn(lua_State *L, int opts, const char **names)
+{
+    int n = 0;
+    names[0] = NULL;
+    if (lua_isnoneornil(L, opts))
+        return 0;
+    if (lua_getfield(L, opts, "alpn") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    luaL_argcheck(L, lua_istable(L, -1), opts, "alpn must be an array of strings");
+    for (n = 0; n < MAX_ALPN; n++) {
+        if (lua_rawgeti(L, -1, n + 1) == LUA_TNIL) {
+            lua_pop(L, 1);
+            break;
+        }
+        size_t len;
+        const char *p = lua_tolstring(L, -1, &len);
+        luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING && len > 0 && len < 256,
+                      opts, "alpn must be an array of non-empty strings");
+        names[n] = p;       /* kept alive by the opts table */
+        lua_pop(L, 1);
+    }
+    names[n] = NULL;
+    lua_pop(L, 1);
+    return n;
+}
+
+static const char *opt_string(lua_State *L, int opts, const char *name,
+                              size_t *len)
+{
+    const char *v = NULL;
+    if (lua_isnoneornil(L, opts))
+        return NULL;
+    int t = lua_getfield(L, opts, name);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TSTRING)
+            luaL_argerror(L, opts, lua_pushfstring(L, "%s must be a string",
+                                                   name));
+        v = lua_tolstring(L, -1, len);   /* kept alive by the opts table */
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+static int opt_bool(lua_State *L, int opts, const char *name, int dflt)
+{
+    int v = dflt;
+    if (lua_isnoneornil(L, opts))
+        return dflt;
+    int t = lua_getfield(L, opts, name);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TBOOLEAN)
+            luaL_argerror(L, opts, lua_pushfstring(L, "%s must be a boolean",
+                                                   name));
+        v = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* certs: an array of { chain = PEM, private_key = PEM }. */
+static size_t read_certs(lua_State *L, struct tls_keypair *kp, size_t max)
+{
+    size_t n = luaL_len(L, 2);
+    luaL_argcheck(L, n > 0, 2, "certs must be a non-empty array");
+    luaL_argcheck(L, n <= max, 2, "too many certificates");
+    for (size_t i = 0; i < n; i++) {
+        if (lua_rawgeti(L, 2, (lua_Integer)i + 1) != LUA_TTABLE)
+            luaL_argerror(L, 2, lua_pushfstring(L,
+                "certs[%d] must be a table with chain and private_key",
+                (int)i + 1));
+        if (lua_getfield(L, -1, "chain") != LUA_TSTRING)
+            luaL_argerror(L, 2, lua_pushfstring(L,
+                "certs[%d].chain must be a PEM string", (int)i + 1));
+        kp[i].chain = lua_tolstring(L, -1, &kp[i].chain_len);
+        if (lua_getfield(L, -2, "private_key") != LUA_TSTRING)
+            luaL_argerror(L, 2, lua_pushfstring(L,
+                "certs[%d].private_key must be a PEM string", (int)i + 1));
+        kp[i].key = lua_tolstring(L, -1, &kp[i].key_len);
+        lua_pop(L, 3);      /* the strings stay alive in the certs table */
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------
+ * starttls
+ * ---------------------------------------------------------------------- */
+
+/* Everything received but not yet consumed goes to the handshake first
+   (a ClientHello already pulled in by peek or recv). */
+static int take_buffered(struct plu_socket *s, struct tls_io *io)
+{
+    size_t total = s->rq.bytes, off = 0;
+    if (total == 0)
+        return 0;
+    io->pre = malloc(total);
+    if (!io->pre)
+        return -1;
+    struct chunk *c;
+    while ((c = chunkq_pop(&s->rq)) != NULL) {
+        memcpy(io->pre + off, c->data, c->len);
+        off += c->len;
+        free(c);
+    }
+    io->prelen = total;
+    io->preoff = 0;
+    return 0;
+}
+
+#define BOX 4   /* socket, hostname|certs, opts, box */
+
+static int starttls_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Result of a finished handshake job held in the box at BOX. */
+static int starttls_result(lua_State *L, struct hs_job *h)
+{
+    if (h->rc == 0) {
+        lua_pushboolean(L, 1);
+        if (h->alpn[0]) {
+            lua_pushstring(L, h->alpn);
+            return 2;
+        }
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, h->err[0] ? h->err : gnutls_strerror(h->rc));
+    lua_pushstring(L, tls_errname(h->rc));
+    return 3;
+}
+
+static int starttls_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    struct pool_job **box = lua_touserdata(L, BOX);
+    struct hs_job *h = (struct hs_job *)*box;
+    (void)status;
+    (void)ctx;
+    if (!pool_job_isdone(&h->base))
+        return plu_await(L, &h->base, 0, starttls_k);
+    if (s->hjob == &h->base)
+        plu_tls_settle(L, s);
+    else
+        plu_finish(L, &h->base);    /* another call settled it for us */
+    return starttls_result(L, h);   /* the box keeps h until collected */
+}
+
+/* Wait for receive and send jobs still in flight (an abandoned recv
+   would otherwise eat the handshake's bytes). */
+static int drain_k(lua_State *L, int status, lua_KContext ctx);
+
+static int box_gc(lua_State *L)
+{
+    struct pool_job **box = lua_touserdata(L, 1);
+    if (*box) {
+        pool_job_unref(*box);
+        *box = NULL;
+    }
+    return 0;
+}
+
+static struct hs_job *new_hs_job(lua_State *L, struct plu_socket *s)
+{
+    struct pool_job **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    struct hs_job *h = calloc(1, sizeof *h);
+    struct tls_io *io = calloc(1, sizeof *io);
+    if (!h || !io) {
+        free(h);
+        free(io);
+        luaL_error(L, "not enough memory");
+    }
+    pool_job_init(&h->base, &hs_ops, POOL_CPU, plu_state(L)->loop);
+    plu_fd_ref(s->fd);
+    h->fd = s->fd;
+    h->io = io;
+    io->fd = s->fd->fd;
+    io->recv_timeout_ms = io->send_timeout_ms = s->timeout_ms;
+    h->timeout_ms = s->timeout_ms;
+    *box = &h->base;            /* the box's reference */
+    return h;
+}
+
+/* Set up the session for either side; on failure push false, msg. */
+static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
+{
+    const char *alpn[MAX_ALPN + 1];
+    int rc;
+    read_alpn(L, 3, alpn);
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        struct tls_client_opts o;
+        memset(&o, 0, sizeof o);
+        o.hostname = lua_tostring(L, 2);
+        o.cafile = opt_string(L, 3, "cafile", &o.cafile_len);
+        o.verify = opt_bool(L, 3, "verify", 1);
+        o.require_ecdhe = opt_bool(L, 3, "require_ecdhe", 0);
+        o.alpn = alpn[0] ? alpn : NULL;
+        o.session_data = opt_string(L, 3, "session", &o.session_len);
+        size_t elen;
+        const char *early = opt_string(L, 3, "early_data", &elen);
+        if (early && elen) {
+            h->early = malloc(elen);
+            if (!h->early)
+                return luaL_error(L, "not enough memory");
+            memcpy(h->early, early, elen);
+            h->early_len = elen;
+        }
+        rc = tls_client_new(&h->session, h->io, &o, h->err, sizeof h->err);
+    } else {
+        struct tls_keypair kp[64];
+        size_t n = read_certs(L, kp, 64);
+        luaL_argcheck(L, s->server, 2,
+                      "certs given, but this socket did not come from a listener");
+        h->creds = tls_server_creds_get(kp, n, h->err, sizeof h->err);
+        rc = h->creds ? tls_server_new(&h->session, h->io, h->creds,
+                                       alpn[0] ? alpn : NULL, h->err,
+                                       sizeof h->err)
+                      : GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    return rc;
+}
+
+int plu_starttls(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    plu_socket_check(L, 1);
+    luaL_argexpected(L, t == LUA_TSTRING || t == LUA_TTABLE, 2,
+                     "hostname or certs");
+    if (!lua_isnoneornil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    return drain_k(L, LUA_OK, 0);
+}
+
+static int drain_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    (void)status;
+    (void)ctx;
+    lua_settop(L, 3);
+    if (s->tls || s->hjob) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (s->rjob && !pool_job_isdone(s->rjob))
+        return plu_await(L, s->rjob, 0, drain_k);
+    if (s->wjob && !pool_job_isdone(s->wjob))
+        return plu_await(L, s->wjob, 0, drain_k);
+    if (s->rjob || s->wjob) {
+        /* Let recv/peek take the finished jobs' results first. */
+        lua_getfield(L, 1, "peek");
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 0);
+        if (s->wjob) {
+            plu_finish(L, s->wjob);
+            pool_job_unref(s->wjob);
+            s->wjob = NULL;
+        }
+    }
+    if (!s->fd) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "closed");
+        lua_pushliteral(L, "EBADF");
+        return 3;
+    }
+    struct hs_job *h = new_hs_job(L, s);
+    int rc = setup_session(L, s, h);
+    if (rc == 0 && take_buffered(s, h->io) < 0)
+        return luaL_error(L, "not enough memory");
+    if (rc < 0) {
+        h->rc = rc;
+        plu_close_socket(s);
+        return starttls_result(L, h);
+    }
+    pool_job_ref(&h->base);     /* the socket's reference */
+    s->hjob = &h->base;
+    plu_start(L, &h->base);
+    return starttls_k(L, LUA_OK, 0);
+}
+
+/* s:tlssession(): data to pass as opts.session to resume later. */
+int plu_tlssession(lua_State *L)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    size_t len;
+    /* Not while a worker may be inside gnutls_record_recv (a TLS 1.3
+       ticket arrives there): the session is not to be shared. */
+    if (!s->fd || !s->fd->tls || (s->rjob && !pool_job_isdone(s->rjob)))
+        return 0;
+    void *data = tls_session_data(s->fd->tls, &len);
+    if (!data)
+        return 0;
+    lua_pushlstring(L, data, len);
+    free(data);
+    return 1;
+}

@@ -1,0 +1,97 @@
+/*
+ * tls.h -- TLS sessions over our descriptors with GnuTLS, blocking style.
+ *
+ * Every call here may block (it is made on a worker, or on the Lua thread
+ * only where the kernel already has data or room): the transport's pull
+ * and push functions wait in poll() with the caller's timeout, exactly
+ * like the plain calls in netops.c.  No Lua here.
+ *
+ * Threads (GnuTLS's rule): one thread may be in gnutls_record_recv while
+ * another is in gnutls_record_send or gnutls_bye on the same session;
+ * nothing else is shared.  False start, early start and automatic
+ * re-authentication are never enabled, so no call does both directions.
+ * The handshake runs alone: the session is handed to the socket only once
+ * it has finished.
+ */
+#ifndef PLUTO_TLS_H
+#define PLUTO_TLS_H
+
+#include <gnutls/gnutls.h>
+#include <stddef.h>
+
+#include "chunkq.h"
+
+/* The transport under a session.  recv_timeout_ms is written only by the
+   receiving side before its call, send_timeout_ms by the sending side. */
+struct tls_io {
+    int fd;
+    int recv_timeout_ms, send_timeout_ms;   /* -1: none; 0: don't wait */
+    int recv_timed_out, send_timed_out;     /* our wait ran out (not a
+                                               GnuTLS retry request) */
+    char *pre;                 /* bytes read before starttls, served first */
+    size_t prelen, preoff;
+};
+
+/* Server certificates: one set per distinct list of PEM pairs, shared by
+   every session using it and kept while any does. */
+struct tls_keypair {
+    const char *chain, *key;
+    size_t chain_len, key_len;
+};
+struct tls_server_creds;
+
+/* Returns the (possibly cached) set, or NULL with a message in err. */
+struct tls_server_creds *tls_server_creds_get(const struct tls_keypair *kp,
+                                              size_t n, char *err,
+                                              size_t errlen);
+void tls_server_creds_put(struct tls_server_creds *c);
+
+struct tls_client_opts {
+    const char *hostname;      /* verified against the certificate; SNI */
+    const char *cafile;        /* PEM text or a file name; NULL: system */
+    size_t cafile_len;
+    int verify;                /* 0: accept any certificate (explicit) */
+    int require_ecdhe;
+    const char *const *alpn;   /* NULL-ended, or NULL */
+    const void *session_data;  /* from tls_session_data, for resumption */
+    size_t session_len;
+};
+
+/* New sessions over io; 0 or a GnuTLS error code (message in err). */
+int tls_client_new(gnutls_session_t *out, struct tls_io *io,
+                   const struct tls_client_opts *o, char *err, size_t errlen);
+int tls_server_new(gnutls_session_t *out, struct tls_io *io,
+                   struct tls_server_creds *c, const char *const *alpn,
+                   char *err, size_t errlen);
+
+/* The handshake; 0 or a GnuTLS error code with a message in err (for a
+   failed verification, what was wrong with the certificate). */
+int tls_handshake(gnutls_session_t s, struct tls_io *io, int timeout_ms,
+                  char *err, size_t errlen);
+
+/* One record's worth of plaintext (<= 64 KiB) as a new chunk; returns its
+   length, 0 at the end of the stream (close_notify or EOF), or a GnuTLS
+   error (GNUTLS_E_AGAIN after the timeout). */
+int tls_recv_chunk(gnutls_session_t s, struct tls_io *io, int timeout_ms,
+                   struct chunk **out);
+/* Plaintext already decrypted and waiting: a receive would not block. */
+int tls_pending(gnutls_session_t s);
+
+/* Send all of buf; 0 or a GnuTLS error code (GNUTLS_E_AGAIN when the
+   timeout ran out; with timeout 0, when the kernel took no more).  *sent
+   counts the bytes that GnuTLS has taken: after GNUTLS_E_AGAIN one more
+   record may be held inside GnuTLS, and the next call must pass
+   'resume' so that it is flushed first (its bytes are then counted). */
+int tls_send_all(gnutls_session_t s, struct tls_io *io, const void *buf,
+                 size_t len, int timeout_ms, int resume, size_t *sent);
+
+/* Send close_notify if the kernel takes it now; never waits. */
+void tls_bye(gnutls_session_t s, struct tls_io *io);
+
+/* Session data to resume with later (malloc'd), or NULL. */
+void *tls_session_data(gnutls_session_t s, size_t *len);
+
+/* "GNUTLS_E_..." for an error code. */
+const char *tls_errname(int err);
+
+#endif
