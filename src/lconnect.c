@@ -1,116 +1,80 @@
 /*
- * lconnect.c -- socket.connect(host, port): resolve on a worker, then try
- * every address in the resolver's order until one connects.
+ * lconnect.c -- socket.connect(host, port [, "tcp" | "udp"]).
  *
- * The job lives in a small "box" userdata on the caller's stack while it
- * waits; if the caller is abandoned and collected, the box's __gc cancels
- * the attempt (shuts the descriptor being connected) and the job frees
- * itself when its worker returns.
+ * A name is resolved on a worker of the connect lane, then its addresses
+ * are tried the way RFC 8305 (Happy Eyeballs) describes: families
+ * interleaved in the resolver's order of preference, a new attempt started
+ * every HEAD_START_MS while earlier ones are still pending (at once when
+ * one fails), the first to connect wins and the others are closed.  So an
+ * address family that silently drops packets costs its head start, not a
+ * TCP timeout.  The worker waits for the attempts in one poll(): a plain
+ * blocking call over the descriptors it owns.
+ *
+ * While it waits, the job lives in a box on the caller's stack; if the
+ * caller is abandoned and collected, the box's __gc cancels the attempts
+ * (shuts their descriptors) and the job frees itself when its worker
+ * returns.
  */
 #include "lplu.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define HEAD_START_MS 250       /* RFC 8305's Connection Attempt Delay */
+#define MAX_ATTEMPTS  16
 
 struct connect_job {
     struct pool_job base;
-    pthread_mutex_t mu;         /* guards cur_fd and cancelled */
-    int cur_fd;                 /* the descriptor being connected, or -1 */
+    pthread_mutex_t mu;         /* guards fds[] and cancelled */
+    int fds[MAX_ATTEMPTS];      /* attempts in flight; -1 when free */
     int cancelled;
-    char *host;                 /* NULL when 'addr' is already known */
+    int type;                   /* SOCK_STREAM or SOCK_DGRAM */
+    char *host;                 /* NULL when started on the Lua thread */
     unsigned port;
     int rc;                     /* the connected fd, or -errno */
     int gai;                    /* a getaddrinfo error, when rc fails so */
 };
 
-/* Publish the descriptor being tried, unless the job was cancelled. */
-static int set_current(struct connect_job *c, int fd)
+/* ------------------------------------------------------------------------
+ * Attempts, published so that a cancel can shut them
+ * ---------------------------------------------------------------------- */
+
+/* Keep fd in a free slot; -ECANCELED (fd closed) if cancelled. */
+static int add_attempt(struct connect_job *c, int fd, int *slot)
 {
-    int ok;
+    int rc = -ECANCELED;
     pthread_mutex_lock(&c->mu);
-    ok = !c->cancelled;
-    c->cur_fd = ok ? fd : -1;
+    if (!c->cancelled) {
+        for (int i = 0; i < MAX_ATTEMPTS; i++) {
+            if (c->fds[i] < 0) {
+                c->fds[i] = fd;
+                *slot = i;
+                rc = 0;
+                break;
+            }
+        }
+    }
     pthread_mutex_unlock(&c->mu);
-    return ok;
-}
-
-/* Stop publishing a descriptor before closing it, so that a cancel never
-   shuts a number that has been reused. */
-static void drop_current(struct connect_job *c, int close_it)
-{
-    pthread_mutex_lock(&c->mu);
-    if (close_it && c->cur_fd >= 0)
-        close(c->cur_fd);
-    c->cur_fd = -1;
-    pthread_mutex_unlock(&c->mu);
-}
-
-/* One attempt: 0 and c->rc = fd, or -errno. */
-static int try_address(struct connect_job *c, const struct sockaddr *sa,
-                       socklen_t len)
-{
-    int fd = net_socket(sa->sa_family, SOCK_STREAM);
-    if (fd < 0)
-        return fd;
-    if (!set_current(c, fd)) {
-        close(fd);
-        return -ECANCELED;
-    }
-    int rc = net_connect_start(fd, sa, len);
-    if (rc == -EINPROGRESS)
-        rc = net_connect_finish(fd, -1);
-    if (rc < 0) {
-        drop_current(c, 1);
-        return rc;
-    }
-    drop_current(c, 0);
-    c->rc = fd;
-    return 0;
-}
-
-static void connect_work(struct pool_job *job)
-{
-    struct connect_job *c = (struct connect_job *)job;
-    struct addrinfo hints, *list = NULL;
-    char port[8];
-    int rc = -EHOSTUNREACH;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    snprintf(port, sizeof port, "%u", c->port);
-    c->gai = getaddrinfo(c->host, port, &hints, &list);
-    if (c->gai != 0) {
-        c->rc = c->gai == EAI_SYSTEM ? -errno : -ENOENT;
-        return;
-    }
-    for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
-        rc = try_address(c, ai->ai_addr, ai->ai_addrlen);
-        if (rc == 0 || rc == -ECANCELED)
-            break;
-    }
-    freeaddrinfo(list);
     if (rc < 0)
-        c->rc = rc;
+        close(fd);
+    return rc;
 }
 
-/* For an IP literal whose connect was started on the Lua thread. */
-static void finish_work(struct pool_job *job)
+/* Forget an attempt, closing it unless it won.  Under the lock, so that a
+   cancel never shuts a number that was closed and reused. */
+static void end_attempt(struct connect_job *c, int slot, int keep)
 {
-    struct connect_job *c = (struct connect_job *)job;
-    int rc = net_connect_finish(c->cur_fd, -1);
-    if (rc < 0) {
-        drop_current(c, 1);
-        c->rc = rc;
-    } else {
-        c->rc = c->cur_fd;
-        drop_current(c, 0);
-    }
+    pthread_mutex_lock(&c->mu);
+    if (!keep)
+        close(c->fds[slot]);
+    c->fds[slot] = -1;
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void connect_cancel(struct pool_job *job)
@@ -118,9 +82,162 @@ static void connect_cancel(struct pool_job *job)
     struct connect_job *c = (struct connect_job *)job;
     pthread_mutex_lock(&c->mu);
     c->cancelled = 1;
-    if (c->cur_fd >= 0)
-        shutdown(c->cur_fd, SHUT_RDWR);
+    for (int i = 0; i < MAX_ATTEMPTS; i++)
+        if (c->fds[i] >= 0)
+            shutdown(c->fds[i], SHUT_RDWR);
     pthread_mutex_unlock(&c->mu);
+}
+
+/* ------------------------------------------------------------------------
+ * Happy Eyeballs
+ * ---------------------------------------------------------------------- */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Order the addresses as RFC 8305 §4 says: alternate families, starting
+   with the family the resolver put first. */
+static int interleave(struct addrinfo *list, struct addrinfo **out, int max)
+{
+    struct addrinfo *first[MAX_ATTEMPTS], *other[MAX_ATTEMPTS];
+    int nf = 0, no = 0, n = 0;
+    int fam = list ? list->ai_family : AF_UNSPEC;
+    for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+        if (ai->ai_family == fam && nf < MAX_ATTEMPTS)
+            first[nf++] = ai;
+        else if (ai->ai_family != fam && no < MAX_ATTEMPTS)
+            other[no++] = ai;
+    }
+    for (int i = 0; n < max && (i < nf || i < no); i++) {
+        if (i < nf)
+            out[n++] = first[i];
+        if (i < no && n < max)
+            out[n++] = other[i];
+    }
+    return n;
+}
+
+/* Start one attempt; 1 if it connected at once, 0 if pending, <0 if it
+   failed at once. */
+static int start_attempt(struct connect_job *c, const struct addrinfo *ai,
+                         int *slot)
+{
+    int fd = net_socket(ai->ai_family, c->type);
+    if (fd < 0)
+        return fd;
+    int rc = add_attempt(c, fd, slot);
+    if (rc < 0)
+        return rc;
+    rc = net_connect_start(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc == 0)
+        return 1;
+    if (rc == -EINPROGRESS)
+        return 0;
+    end_attempt(c, *slot, 0);
+    return rc;
+}
+
+/* The winner is kept; every other attempt is closed. */
+static int won(struct connect_job *c, const int *slots, int active, int win)
+{
+    int fd = c->fds[slots[win]];
+    for (int j = 0; j < active; j++)
+        end_attempt(c, slots[j], j == win);
+    return fd;
+}
+
+/* Race the attempts; returns the winner's fd or the last error. */
+static int race(struct connect_job *c, struct addrinfo **addrs, int n)
+{
+    struct pollfd pfd[MAX_ATTEMPTS];
+    int slots[MAX_ATTEMPTS], active = 0, next = 0, err = -EHOSTUNREACH;
+    long long next_at = 0;
+
+    for (;;) {
+        /* Start the next attempt when its turn has come. */
+        if (next < n && (active == 0 || now_ms() >= next_at)) {
+            int rc = start_attempt(c, addrs[next++], &slots[active]);
+            if (rc == -ECANCELED)
+                break;
+            if (rc < 0) {
+                err = rc;
+                continue;               /* failed at once: next, now */
+            }
+            pfd[active].fd = c->fds[slots[active]];
+            pfd[active].events = POLLOUT;
+            active++;
+            if (rc == 1)
+                return won(c, slots, active, active - 1);
+            next_at = now_ms() + HEAD_START_MS;
+        }
+        if (active == 0)
+            break;
+        int wait = -1;
+        if (next < n) {
+            long long left = next_at - now_ms();
+            wait = left > 0 ? (int)left : 0;
+        }
+        int ready = poll(pfd, (nfds_t)active, wait);
+        if (ready < 0 && errno != EINTR) {
+            err = -errno;
+            break;
+        }
+        for (int i = 0; ready > 0 && i < active; i++) {
+            if (!pfd[i].revents)
+                continue;
+            int soerr = 0;
+            socklen_t len = sizeof soerr;
+            if (getsockopt(pfd[i].fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+                soerr = errno;
+            if (soerr == 0 && !(pfd[i].revents & (POLLHUP | POLLERR)))
+                return won(c, slots, active, i);
+            err = soerr ? -soerr : -ECONNREFUSED;
+            end_attempt(c, slots[i], 0);
+            active--;
+            pfd[i] = pfd[active];
+            slots[i] = slots[active];
+            i--;
+            next_at = now_ms();         /* a failure starts the next now */
+        }
+    }
+    for (int i = 0; i < active; i++)
+        end_attempt(c, slots[i], 0);
+    return c->cancelled ? -ECANCELED : err;
+}
+
+static void connect_work(struct pool_job *job)
+{
+    struct connect_job *c = (struct connect_job *)job;
+    struct addrinfo hints, *list = NULL, *order[MAX_ATTEMPTS];
+    char port[8];
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = c->type;
+    hints.ai_flags = AI_NUMERICSERV;
+    snprintf(port, sizeof port, "%u", c->port);
+    c->gai = getaddrinfo(c->host, port, &hints, &list);
+    if (c->gai != 0) {
+        c->rc = c->gai == EAI_SYSTEM ? -errno : -ENOENT;
+        return;
+    }
+    /* A datagram "connect" cannot fail on the network: take the first. */
+    int n = interleave(list, order, c->type == SOCK_DGRAM ? 1 : MAX_ATTEMPTS);
+    c->rc = race(c, order, n);
+    freeaddrinfo(list);
+}
+
+/* For an IP literal whose connect was started on the Lua thread. */
+static void finish_work(struct pool_job *job)
+{
+    struct connect_job *c = (struct connect_job *)job;
+    int rc = net_connect_finish(c->fds[0], -1);
+    c->rc = rc < 0 ? rc : c->fds[0];
+    end_attempt(c, 0, rc == 0);
 }
 
 static void connect_destroy(struct pool_job *job)
@@ -128,8 +245,9 @@ static void connect_destroy(struct pool_job *job)
     struct connect_job *c = (struct connect_job *)job;
     if (c->rc >= 0)
         close(c->rc);           /* connected, but nobody took it */
-    if (c->cur_fd >= 0)
-        close(c->cur_fd);
+    for (int i = 0; i < MAX_ATTEMPTS; i++)
+        if (c->fds[i] >= 0)
+            close(c->fds[i]);
     pthread_mutex_destroy(&c->mu);
     free(c->host);
     free(c);
@@ -142,33 +260,6 @@ static const struct pool_job_ops finish_ops = {
     finish_work, connect_cancel, connect_destroy
 };
 
-/* ------------------------------------------------------------------------
- * The box that keeps a job alive on the stack
- * ---------------------------------------------------------------------- */
-
-static int box_gc(lua_State *L)
-{
-    struct pool_job **box = lua_touserdata(L, 1);
-    if (*box) {
-        pool_job_cancel(*box);
-        pool_job_unref(*box);
-        *box = NULL;
-    }
-    return 0;
-}
-
-static struct pool_job **push_box(lua_State *L)
-{
-    struct pool_job **box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = NULL;
-    if (luaL_newmetatable(L, PLU_BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
-    return box;
-}
-
 static struct connect_job *new_job(lua_State *L, const struct pool_job_ops *ops)
 {
     struct connect_job *c = calloc(1, sizeof *c);
@@ -176,7 +267,8 @@ static struct connect_job *new_job(lua_State *L, const struct pool_job_ops *ops)
         luaL_error(L, "not enough memory");
     pool_job_init(&c->base, ops, POOL_CONNECT, plu_state(L)->loop);
     pthread_mutex_init(&c->mu, NULL);
-    c->cur_fd = -1;
+    for (int i = 0; i < MAX_ATTEMPTS; i++)
+        c->fds[i] = -1;
     c->rc = -EINPROGRESS;
     return c;
 }
@@ -187,45 +279,25 @@ static struct connect_job *new_job(lua_State *L, const struct pool_job_ops *ops)
 
 #define BOX_INDEX 4   /* host, port, kind, box */
 
-static const char *gai_name(int gai)
-{
-    switch (gai) {
-    case EAI_NONAME: return "EAI_NONAME";
-    case EAI_AGAIN: return "EAI_AGAIN";
-    case EAI_FAIL: return "EAI_FAIL";
-    case EAI_FAMILY: return "EAI_FAMILY";
-    case EAI_MEMORY: return "EAI_MEMORY";
-    case EAI_SERVICE: return "EAI_SERVICE";
-#ifdef EAI_NODATA
-    case EAI_NODATA: return "EAI_NODATA";
-#endif
-    default: return "EAI_FAIL";
-    }
-}
-
 static int connect_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct pool_job **box = lua_touserdata(L, BOX_INDEX);
     struct connect_job *c = (struct connect_job *)*box;
     (void)status;
-    (void)ctx;
     if (!pool_job_isdone(&c->base))
-        return plu_await(L, &c->base, 0, connect_k);
+        return plu_await(L, &c->base, ctx, connect_k);
     int rc = c->rc, gai = c->gai;
     c->rc = -ECANCELED;         /* the descriptor is ours now */
     plu_finish(L, &c->base);
     *box = NULL;
     pool_job_unref(&c->base);
     if (rc >= 0) {
-        plu_socket_push(L, rc, 0);
+        struct plu_socket *s = plu_socket_push(L, rc, 0);
+        s->udp = ctx == SOCK_DGRAM;
         return 1;
     }
-    if (gai != 0 && gai != EAI_SYSTEM) {
-        lua_pushnil(L);
-        lua_pushstring(L, gai_strerror(gai));
-        lua_pushstring(L, gai_name(gai));
-        return 3;
-    }
+    if (gai != 0 && gai != EAI_SYSTEM)
+        return plu_fail_gai(L, gai);
     return plu_fail(L, -rc);
 }
 
@@ -236,45 +308,52 @@ unsigned plu_checkport(lua_State *L, int arg)
     return (unsigned)port;
 }
 
+/* An IP literal: connect on this thread, and wait on a worker only if
+   the handshake is still under way. */
+static int connect_literal(lua_State *L, struct netaddr *addr, int type,
+                           struct pool_job **box)
+{
+    int fd = net_socket(addr->ss.ss_family, type);
+    if (fd < 0)
+        return plu_fail(L, -fd);
+    int rc = net_connect_start(fd, (struct sockaddr *)&addr->ss, addr->len);
+    if (rc == 0) {
+        struct plu_socket *s = plu_socket_push(L, fd, 0);
+        s->udp = type == SOCK_DGRAM;
+        return 1;
+    }
+    if (rc != -EINPROGRESS) {
+        close(fd);
+        return plu_fail(L, -rc);
+    }
+    struct connect_job *c = new_job(L, &finish_ops);
+    c->fds[0] = fd;
+    *box = &c->base;
+    plu_start(L, &c->base);
+    return connect_k(L, LUA_OK, type);
+}
+
 int plu_connect(lua_State *L)
 {
     static const char *const kinds[] = { "tcp", "udp", NULL };
     const char *host = luaL_checkstring(L, 1);
     unsigned port = plu_checkport(L, 2);
-    int kind = luaL_checkoption(L, 3, "tcp", kinds);
+    int type = luaL_checkoption(L, 3, "tcp", kinds) == 1 ? SOCK_DGRAM
+                                                          : SOCK_STREAM;
     struct netaddr addr;
-    struct connect_job *c;
 
-    luaL_argcheck(L, kind == 0, 3, "UDP sockets are not supported yet");
     lua_settop(L, 3);
-    struct pool_job **box = push_box(L);
+    struct pool_job **box = plu_push_box(L);
+    if (netaddr_parse_ip(host, port, &addr) == 0)
+        return connect_literal(L, &addr, type, box);
 
-    if (netaddr_parse_ip(host, port, &addr) == 0) {
-        /* An IP literal: start here, wait on a worker only if needed. */
-        int fd = net_socket(addr.ss.ss_family, SOCK_STREAM);
-        if (fd < 0)
-            return plu_fail(L, -fd);
-        int rc = net_connect_start(fd, (struct sockaddr *)&addr.ss, addr.len);
-        if (rc == 0) {
-            plu_socket_push(L, fd, 0);
-            return 1;
-        }
-        if (rc != -EINPROGRESS) {
-            close(fd);
-            return plu_fail(L, -rc);
-        }
-        c = new_job(L, &finish_ops);
-        c->cur_fd = fd;
-    } else {
-        c = new_job(L, &connect_ops);
-        c->host = strdup(host);
-        c->port = port;
-        if (!c->host) {
-            pool_job_unref(&c->base);
-            return luaL_error(L, "not enough memory");
-        }
-    }
+    struct connect_job *c = new_job(L, &connect_ops);
     *box = &c->base;
+    c->host = strdup(host);
+    c->port = port;
+    c->type = type;
+    if (!c->host)
+        return luaL_error(L, "not enough memory");
     plu_start(L, &c->base);
-    return connect_k(L, LUA_OK, 0);
+    return connect_k(L, LUA_OK, type);
 }

@@ -195,6 +195,8 @@ static void pin_library(void)
 static const luaL_Reg module_funcs[] = {
     { "connect", plu_connect },
     { "listen", plu_listen },
+    { "resolve", plu_resolve },
+    { "udpserver", plu_udpserver },
     { "config", l_config },
     { "stats", l_stats },
     { NULL, NULL }

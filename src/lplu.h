@@ -68,12 +68,19 @@ int plu_await(lua_State *L, struct pool_job *job, lua_KContext ctx,
    bookkeeping, and hand other coroutines waiting on it to the scheduler. */
 void plu_finish(lua_State *L, struct pool_job *job);
 
+/* A userdata holding one job reference (set *box after pushing), for
+   calls that wait on a job no socket holds: connect, resolve, starttls.
+   If it is collected before the job is done, the job is cancelled. */
+struct pool_job **plu_push_box(lua_State *L);
+
 /* Results --------------------------------------------------------------- */
 
 /* Push nil, message, errno name; returns 3.  err > 0 is an errno. */
 int plu_fail(lua_State *L, int err);
 /* Push nil, word, name ("timeout", "ETIMEDOUT"); returns 3. */
 int plu_fail_word(lua_State *L, const char *word, const char *name);
+/* Push nil and the text and name ("EAI_NONAME") of a resolver error. */
+int plu_fail_gai(lua_State *L, int gai);
 /* Push nil and the text and name of a GnuTLS error; returns 3. */
 int plu_fail_tls(lua_State *L, int code);
 
@@ -90,6 +97,9 @@ struct plu_socket {
     int werr;                   /* last send job's outcome (0, -errno) */
     int werr_tls;               /* ... or its GnuTLS error */
     unsigned wseq;              /* numbers send jobs */
+    struct netaddr peer;        /* UDP: where send goes (last sender, or
+                                   setpeer); has_peer says if set */
+    unsigned has_peer : 1;
     unsigned eof : 1;           /* the peer closed, or a receive failed */
     unsigned server : 1;
     unsigned udp : 1;
@@ -112,6 +122,9 @@ void plu_close_socket(struct plu_socket *s);
 
 int plu_connect(lua_State *L);          /* socket.connect */
 int plu_listen(lua_State *L);           /* socket.listen */
+int plu_resolve(lua_State *L);          /* socket.resolve */
+int plu_udpserver(lua_State *L);        /* socket.udpserver */
+int plu_setpeer(lua_State *L);          /* s:setpeer */
 
 /* Small helpers ---------------------------------------------------------- */
 

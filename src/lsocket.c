@@ -14,6 +14,7 @@
 #include "lplu.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -84,6 +85,30 @@ int plu_fail_word(lua_State *L, const char *word, const char *name)
     return 3;
 }
 
+static const char *gai_name(int gai)
+{
+    switch (gai) {
+    case EAI_NONAME: return "EAI_NONAME";
+    case EAI_AGAIN: return "EAI_AGAIN";
+    case EAI_FAIL: return "EAI_FAIL";
+    case EAI_FAMILY: return "EAI_FAMILY";
+    case EAI_MEMORY: return "EAI_MEMORY";
+    case EAI_SERVICE: return "EAI_SERVICE";
+#ifdef EAI_NODATA
+    case EAI_NODATA: return "EAI_NODATA";
+#endif
+    default: return "EAI_FAIL";
+    }
+}
+
+int plu_fail_gai(lua_State *L, int gai)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, gai_strerror(gai));
+    lua_pushstring(L, gai_name(gai));
+    return 3;
+}
+
 int plu_fail_tls(lua_State *L, int code)
 {
     lua_pushnil(L);
@@ -115,6 +140,10 @@ struct plu_socket *plu_socket_push(lua_State *L, int fd, int server)
     if (!s->fd)
         luaL_error(L, "not enough memory");
     s->server = server != 0;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen);
+    s->udp = type == SOCK_DGRAM;
     if (!s->udp) {
         int one = 1;   /* small messages go out at once, as users expect */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -129,6 +158,17 @@ struct plu_socket *plu_socket_push(lua_State *L, int fd, int server)
 struct plu_socket *plu_socket_check(lua_State *L, int idx)
 {
     return luaL_checkudata(L, idx, PLU_SOCKET_MT);
+}
+
+/* A datagram socket answers whoever sent the last datagram. */
+static void set_peer(struct plu_socket *s, const struct sockaddr_storage *from,
+                     socklen_t len)
+{
+    if (len == 0 || len > sizeof s->peer.ss)
+        return;
+    memcpy(&s->peer.ss, from, len);
+    s->peer.len = len;
+    s->has_peer = 1;
 }
 
 /* Drop the handle's hold on a finished job. */
@@ -196,7 +236,10 @@ static int sock_tostring(lua_State *L)
     socklen_t len = sizeof ss;
     char ip[NETADDR_IPSTRLEN] = "?";
     int port = -1;
-    if (getpeername(s->fd->fd, (struct sockaddr *)&ss, &len) == 0)
+    /* The peer, or for an unconnected UDP socket its own address. */
+    if (getpeername(s->fd->fd, (struct sockaddr *)&ss, &len) == 0 ||
+        (len = sizeof ss,
+         getsockname(s->fd->fd, (struct sockaddr *)&ss, &len) == 0))
         port = netaddr_format((struct sockaddr *)&ss, ip);
     lua_pushfstring(L, "socket (%s, %s, %s:%d)", s->udp ? "udp" : "tcp",
                     s->server ? "server" : "client", ip, port);
@@ -214,6 +257,9 @@ struct recv_job {
     int rc;                    /* bytes, 0 at end of stream, or -errno */
     int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
     struct chunk *chunk;
+    int udp;                   /* a datagram, and who sent it: */
+    struct sockaddr_storage from;
+    socklen_t fromlen;
 };
 
 /* The receive on either transport; GnuTLS's outcomes become errno style,
@@ -236,7 +282,11 @@ static int receive(struct plu_fd *f, int timeout_ms, struct chunk **out,
 static void recv_work(struct pool_job *job)
 {
     struct recv_job *r = (struct recv_job *)job;
-    r->rc = receive(r->fd, r->timeout_ms, &r->chunk, &r->tlserr);
+    if (r->udp)
+        r->rc = net_recvfrom_chunk(r->fd->fd, r->timeout_ms, &r->chunk,
+                                   &r->from, &r->fromlen);
+    else
+        r->rc = receive(r->fd, r->timeout_ms, &r->chunk, &r->tlserr);
 }
 
 static void recv_cancel(struct pool_job *job)
@@ -265,6 +315,7 @@ static int start_recv(lua_State *L, struct plu_socket *s)
     plu_fd_ref(s->fd);
     r->fd = s->fd;
     r->timeout_ms = s->timeout_ms;
+    r->udp = s->udp;
     s->rjob = &r->base;
     plu_start(L, &r->base);
     return 0;
@@ -279,17 +330,37 @@ static int take_recv(lua_State *L, struct plu_socket *s)
     if (r->chunk && s->fd) {
         chunkq_push_back(&s->rq, r->chunk);
         r->chunk = NULL;
+        if (r->udp)
+            set_peer(s, &r->from, r->fromlen);
     }
     release_job(L, &s->rjob);
-    if (rc == 0)
+    if (rc == 0 && !s->udp)
         s->eof = 1;
     if (rc < 0 && s->fd && rc != -ETIMEDOUT) {
-        s->eof = 1;
+        /* A datagram socket stays usable after an error (an ICMP
+           refusal, say); a stream does not. */
+        s->eof = !s->udp;
         return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
     }
     if (rc == -ETIMEDOUT && s->fd)
         return fail_rc(L, rc);
     return 0;
+}
+
+/* Receive what the kernel holds now into the scratch buffer (a datagram
+   also records its sender); -EAGAIN when there is nothing. */
+static long recv_now(lua_State *L, struct plu_socket *s, char **data)
+{
+    char *buf = plu_scratch(L);
+    *data = buf;
+    if (!s->udp)
+        return net_recv_now(s->fd->fd, buf, NET_CHUNK_MAX);
+    struct sockaddr_storage from;
+    socklen_t len;
+    long n = net_recvfrom_now(s->fd->fd, buf, NET_CHUNK_MAX, &from, &len);
+    if (n >= 0)
+        set_peer(s, &from, len);
+    return n;
 }
 
 static int push_chunk(lua_State *L, struct chunk *c)
@@ -338,14 +409,14 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
             continue;
         }
         /* Fast path: the kernel may have data already. */
-        char *buf = plu_scratch(L);
-        long n = net_recv_now(s->fd->fd, buf, NET_CHUNK_MAX);
-        if (n > 0) {
+        char *buf;
+        long n = recv_now(L, s, &buf);
+        if (n > 0 || (n == 0 && s->udp)) {
             lua_pushlstring(L, buf, (size_t)n);
             return 1;
         }
-        if (n == 0 || n != -EAGAIN) {
-            s->eof = 1;
+        if (n != -EAGAIN) {
+            s->eof = !s->udp;
             if (n == 0) {
                 lua_pushnil(L);
                 return 1;
@@ -376,15 +447,15 @@ static int sock_peek(lua_State *L)
     c = chunkq_peek(&s->rq);
     if (!c && s->fd && !s->eof && !s->rjob && !s->hjob && !s->fd->tls) {
         /* Whatever the kernel holds now becomes the next chunk. */
-        char *buf = plu_scratch(L);
-        long n = net_recv_now(s->fd->fd, buf, NET_CHUNK_MAX);
-        if (n > 0) {
+        char *buf;
+        long n = recv_now(L, s, &buf);
+        if (n > 0 || (n == 0 && s->udp)) {
             struct chunk *nc = chunk_new(buf, (size_t)n);
             if (!nc)
                 return luaL_error(L, "not enough memory");
             chunkq_push_back(&s->rq, nc);
             c = nc;
-        } else if (n == 0 || n != -EAGAIN) {
+        } else if (n != -EAGAIN && !s->udp) {
             s->eof = 1;
         }
     }
@@ -417,6 +488,9 @@ struct send_job {
     int rc;
     int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
     int resume;                /* TLS: a record is held in GnuTLS, flush it */
+    int udp;                   /* one datagram, to 'to' if has_to */
+    int has_to;
+    struct netaddr to;
     unsigned seq;              /* tells one caller's job from the next */
     size_t len, sent;
     char data[];               /* the job's own copy of what is left */
@@ -441,6 +515,12 @@ static int transmit(struct plu_fd *f, const char *data, size_t len,
 static void send_work(struct pool_job *job)
 {
     struct send_job *w = (struct send_job *)job;
+    if (w->udp) {
+        w->rc = net_sendto(w->fd->fd, w->data, w->len,
+                           w->has_to ? (struct sockaddr *)&w->to.ss : NULL,
+                           w->to.len, w->timeout_ms);
+        return;
+    }
     w->rc = transmit(w->fd, w->data, w->len, w->timeout_ms, w->resume,
                      &w->sent, &w->tlserr);
 }
@@ -477,6 +557,10 @@ static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
     w->rc = 0;
     w->tlserr = 0;
     w->resume = resume;
+    w->udp = s->udp;
+    w->has_to = s->udp && s->has_peer;
+    if (w->has_to)
+        w->to = s->peer;
     w->len = len;
     w->sent = 0;
     w->seq = ++s->wseq ? s->wseq : ++s->wseq;   /* never 0 */
@@ -533,6 +617,20 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             return plu_fail_word(L, "closed", "EBADF");
         size_t len;
         const char *data = lua_tolstring(L, 2, &len);
+        if (s->udp) {
+            /* One datagram: it goes whole or not at all. */
+            int rc = net_sendto(s->fd->fd, data, len, s->has_peer
+                                ? (struct sockaddr *)&s->peer.ss : NULL,
+                                s->peer.len, 0);
+            if (rc == 0) {
+                lua_pushboolean(L, 1);
+                return 1;
+            }
+            if (rc != -EAGAIN)
+                return fail_rc(L, rc);
+            ctx = start_send(L, s, data, len, 0);
+            continue;
+        }
         if (s->fd->tls) {
             /* Fast path: what the kernel takes without waiting. */
             size_t sent;
@@ -590,7 +688,15 @@ static int push_address(lua_State *L, struct plu_socket *s, int peer)
 
 static int sock_getpeer(lua_State *L)
 {
-    return push_address(L, plu_socket_check(L, 1), 1);
+    struct plu_socket *s = plu_socket_check(L, 1);
+    if (s->udp && s->has_peer && s->fd) {
+        char ip[NETADDR_IPSTRLEN];
+        int port = netaddr_format((struct sockaddr *)&s->peer.ss, ip);
+        lua_pushstring(L, ip);
+        lua_pushinteger(L, port);
+        return 2;
+    }
+    return push_address(L, s, 1);
 }
 
 static int sock_getsockname(lua_State *L)
@@ -677,6 +783,7 @@ static const luaL_Reg socket_methods[] = {
     { "isopen", sock_isopen },
     { "settimeout", sock_settimeout },
     { "starttls", plu_starttls },
+    { "setpeer", plu_setpeer },
     { "tlssession", plu_tlssession },
     { NULL, NULL }
 };

@@ -221,6 +221,34 @@ void plu_finish(lua_State *L, struct pool_job *job)
 }
 
 /* ------------------------------------------------------------------------
+ * Boxes: a job kept alive on a caller's stack
+ * ---------------------------------------------------------------------- */
+
+static int box_gc(lua_State *L)
+{
+    struct pool_job **box = lua_touserdata(L, 1);
+    if (*box) {
+        /* The caller was abandoned: stop the work early if it can be. */
+        pool_job_cancel(*box);
+        pool_job_unref(*box);
+        *box = NULL;
+    }
+    return 0;
+}
+
+struct pool_job **plu_push_box(lua_State *L)
+{
+    struct pool_job **box = lua_newuserdatauv(L, sizeof *box, 0);
+    *box = NULL;
+    if (luaL_newmetatable(L, PLU_BOX_MT)) {
+        lua_pushcfunction(L, box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+/* ------------------------------------------------------------------------
  * What the scheduler calls
  * ---------------------------------------------------------------------- */
 

@@ -111,6 +111,69 @@ int net_recv_chunk(int fd, int timeout_ms, struct chunk **out)
     }
 }
 
+long net_recvfrom_now(int fd, void *buf, size_t len,
+                      struct sockaddr_storage *from, socklen_t *fromlen)
+{
+    for (;;) {
+        *fromlen = sizeof *from;
+        ssize_t n = recvfrom(fd, buf, len, MSG_DONTWAIT,
+                             (struct sockaddr *)from, fromlen);
+        if (n >= 0)
+            return n;
+        if (errno == EWOULDBLOCK)
+            return -EAGAIN;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int net_recvfrom_chunk(int fd, int timeout_ms, struct chunk **out,
+                       struct sockaddr_storage *from, socklen_t *fromlen)
+{
+    *out = NULL;
+    for (;;) {
+        int rc = net_wait(fd, POLLIN, timeout_ms);
+        if (rc < 0)
+            return rc;
+        struct chunk *c = malloc(sizeof *c + NET_CHUNK_MAX);
+        if (!c)
+            return -ENOMEM;
+        long n = net_recvfrom_now(fd, c->data, NET_CHUNK_MAX, from, fromlen);
+        if (n == -EAGAIN) {
+            free(c);
+            continue;
+        }
+        if (n < 0) {
+            free(c);
+            return (int)n;
+        }
+        struct chunk *fit = realloc(c, sizeof *c + (size_t)n);
+        c = fit ? fit : c;
+        c->next = NULL;
+        c->len = (size_t)n;
+        *out = c;
+        return (int)n;
+    }
+}
+
+int net_sendto(int fd, const void *buf, size_t len,
+               const struct sockaddr *to, socklen_t tolen, int timeout_ms)
+{
+    for (;;) {
+        ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT, to,
+                           to ? tolen : 0);
+        if (n >= 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK || timeout_ms == 0)
+            return -errno;
+        int rc = net_wait(fd, POLLOUT, timeout_ms);
+        if (rc < 0)
+            return rc;
+    }
+}
+
 long net_send_now(int fd, const void *buf, size_t len)
 {
     size_t done = 0;

@@ -39,6 +39,18 @@ long net_recv_now(int fd, void *buf, size_t len);
    chunk (stored in *out; NULL at end of stream). */
 int net_recv_chunk(int fd, int timeout_ms, struct chunk **out);
 
+/* Datagrams: wait for one, then receive it whole into a new chunk (may
+   be empty); the sender's address goes to *from (may be NULL). */
+int net_recvfrom_chunk(int fd, int timeout_ms, struct chunk **out,
+                       struct sockaddr_storage *from, socklen_t *fromlen);
+/* Receive one datagram without waiting, or -EAGAIN. */
+long net_recvfrom_now(int fd, void *buf, size_t len,
+                      struct sockaddr_storage *from, socklen_t *fromlen);
+/* Send one datagram (to 'to', or the connected peer when NULL), waiting
+   for room if timeout_ms != 0.  -EMSGSIZE when it is too big. */
+int net_sendto(int fd, const void *buf, size_t len,
+               const struct sockaddr *to, socklen_t tolen, int timeout_ms);
+
 /* Send what the kernel takes without waiting; returns bytes taken (maybe
    0) or a negated errno other than EAGAIN. */
 long net_send_now(int fd, const void *buf, size_t len);

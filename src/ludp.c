@@ -1,0 +1,92 @@
+/*
+ * ludp.c -- UDP: socket.udpserver(port | addr) and s:setpeer(ip, port).
+ *
+ * A UDP socket is a socket handle with 'udp' set: recv hands back one
+ * datagram per call and remembers its sender; send sends one datagram to
+ * the remembered peer (the last sender, or what setpeer chose), or to the
+ * connected address of a socket made by connect(host, port, "udp").
+ */
+#include "lplu.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A bound datagram socket for spec ("port", "ip:port", "[ip6]:port"). */
+static int bind_udp(const struct netaddr *addr, int dual)
+{
+    int one = 1, zero = 0;
+    int fd = net_socket(addr->ss.ss_family, SOCK_DGRAM);
+    if (fd < 0)
+        return fd;
+    if (addr->ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one,
+                   sizeof one);
+    if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int plu_udpserver(lua_State *L)
+{
+    struct netaddr addr;
+    int dual;
+    char spec[128];
+
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        luaL_argcheck(L, lua_isinteger(L, 1), 1, "port must be an integer");
+        lua_Integer port = lua_tointeger(L, 1);
+        luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port out of range");
+        snprintf(spec, sizeof spec, "%d", (int)port);
+    } else {
+        size_t len;
+        const char *s = luaL_checklstring(L, 1, &len);
+        luaL_argcheck(L, len < sizeof spec, 1, "address too long");
+        memcpy(spec, s, len + 1);
+    }
+    int rc = netaddr_parse_listen(spec, &addr, &dual);
+    luaL_argcheck(L, rc != -2, 1, "port out of range");
+    luaL_argcheck(L, rc == 0, 1, "not an IP address with a port");
+    int fd = bind_udp(&addr, dual);
+    if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
+        unsigned port = ntohs(((struct sockaddr_in6 *)&addr.ss)->sin6_port);
+        netaddr_parse_ip("0.0.0.0", port, &addr);
+        fd = bind_udp(&addr, 0);
+    }
+    if (fd < 0)
+        return plu_fail(L, -fd);
+    struct plu_socket *s = plu_socket_push(L, fd, 1);
+    s->udp = 1;
+    return 1;
+}
+
+int plu_setpeer(lua_State *L)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    const char *ip = luaL_checkstring(L, 2);
+    unsigned port = plu_checkport(L, 3);
+    struct netaddr addr;
+
+    luaL_argcheck(L, s->udp, 1, "setpeer needs a UDP socket");
+    luaL_argcheck(L, netaddr_parse_ip(ip, port, &addr) == 0, 2,
+                  "not an IP address");
+    /* A dual-stack socket reaches IPv4 peers through mapped addresses. */
+    if (s->family == AF_INET6 && addr.ss.ss_family == AF_INET) {
+        struct sockaddr_in v4 = *(struct sockaddr_in *)&addr.ss;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr.ss;
+        memset(v6, 0, sizeof *v6);
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = v4.sin_port;
+        v6->sin6_addr.s6_addr[10] = 0xff;
+        v6->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+        addr.len = sizeof *v6;
+    }
+    s->peer = addr;
+    s->has_peer = 1;
+    return 0;
+}
