@@ -389,6 +389,8 @@ static int drain_k(lua_State *L, int status, lua_KContext ctx)
         return luaL_error(L, "not enough memory");
     if (rc < 0) {
         h->rc = rc;
+        plu_fd_unref(h->fd);    /* so that close really closes */
+        h->fd = NULL;
         plu_close_socket(s);
         return starttls_result(L, h);
     }

@@ -68,7 +68,13 @@ static pthread_mutex_t config_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Guarded by config_mu; each lane keeps its own copy under its lock. */
 static struct pool_config config = {
-    .max_threads = { 16384, 256, 256, 0 /* set in lanes_init */ },
+    /* The cpu lane runs handshakes, which are CPU-heavy but also wait on
+       their peers inside one blocking call.  A cap near the core count
+       would let a few slow clients stall every other handshake, and a
+       process that is both client and server of itself would deadlock once
+       its own handshakes filled the lane; so the cap is high, and the
+       kernel shares the cores among the threads that compute. */
+    .max_threads = { 16384, 256, 256, 4096 },
     .stack_size = { 64 * 1024, 128 * 1024, 128 * 1024, 256 * 1024 },
     .idle_ms = 10000,
 };
@@ -121,11 +127,6 @@ static void list_unlink(struct job_list *l, struct pool_job *job)
 
 static void lanes_init(void)
 {
-    /* Handshakes are CPU-heavy but also wait on their peers: a cap of the
-       core count would let a few slow clients stall every other one.  The
-       kernel shares the cores among the threads that do compute. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    config.max_threads[POOL_CPU] = cores > 16 ? 4 * (unsigned)cores : 64;
     for (int i = 0; i < POOL_NLANES; i++) {
         pthread_mutex_init(&lanes[i].mu, NULL);
         pthread_cond_init(&lanes[i].exit_cv, NULL);

@@ -39,7 +39,7 @@ enum pool_lane {
     POOL_WAIT,    /* waits for a peer: recv, accept, send on a full buffer */
     POOL_CONNECT, /* outgoing TCP connects (and the lookups they need)     */
     POOL_DNS,     /* getaddrinfo for resolve()                             */
-    POOL_CPU,     /* CPU-heavy work: TLS handshakes                        */
+    POOL_CPU,     /* TLS handshakes: CPU-heavy, and they wait on the peer  */
     POOL_NLANES
 };
 
