@@ -203,10 +203,13 @@ static void wake_waiters(lua_State *L, struct pool_job *job, lua_State *except)
 void plu_finish(lua_State *L, struct pool_job *job)
 {
     struct plu_state *st = plu_state(L);
+    /* Off the done list even if nobody waited (it finished before the
+       caller looked): a scheduler that never calls _poll must not
+       accumulate finished jobs. */
+    pool_loop_forget(st->loop, job);
     if (!job->udata)
         return;             /* ran inline, or nobody ever waited on it */
     job->udata = NULL;
-    pool_loop_forget(st->loop, job);
     wake_waiters(L, job, L);
     /* This coroutine no longer waits, nor is it ready for a scheduler. */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
