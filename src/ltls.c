@@ -258,6 +258,13 @@ static int starttls_k(lua_State *L, int status, lua_KContext ctx)
         plu_tls_settle(L, s);
     else
         plu_finish(L, &h->base);    /* another call settled it for us */
+    if (h->rc == 0 && !s->tls) {
+        /* The handshake worked, but the socket was closed meanwhile. */
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "closed");
+        lua_pushliteral(L, "EBADF");
+        return 3;
+    }
     return starttls_result(L, h);   /* the box keeps h until collected */
 }
 
@@ -301,6 +308,26 @@ static struct hs_job *new_hs_job(lua_State *L, struct plu_socket *s)
     return h;
 }
 
+/* The name to verify and send as SNI: "[::1]" means ::1 (getpeer's
+   form), and DNS names compare case-insensitively, so lower case (a
+   server picks its certificate by an exact match). */
+static const char *plain_hostname(lua_State *L, int idx)
+{
+    size_t len;
+    const char *h = lua_tolstring(L, idx, &len);
+    luaL_Buffer b;
+    if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
+        h++;
+        len -= 2;
+    }
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len; i++)
+        luaL_addchar(&b, (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] + 32 : h[i]));
+    luaL_pushresult(&b);
+    lua_replace(L, idx);            /* kept alive in its argument slot */
+    return lua_tostring(L, idx);
+}
+
 /* Set up the session for either side; on failure push false, msg. */
 static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
 {
@@ -310,7 +337,7 @@ static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
     if (lua_type(L, 2) == LUA_TSTRING) {
         struct tls_client_opts o;
         memset(&o, 0, sizeof o);
-        o.hostname = lua_tostring(L, 2);
+        o.hostname = plain_hostname(L, 2);
         o.cafile = opt_string(L, 3, "cafile", &o.cafile_len);
         o.verify = opt_bool(L, 3, "verify", 1);
         o.require_ecdhe = opt_bool(L, 3, "require_ecdhe", 0);
@@ -343,7 +370,8 @@ static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
 int plu_starttls(lua_State *L)
 {
     int t = lua_type(L, 2);
-    plu_socket_check(L, 1);
+    struct plu_socket *s = plu_socket_check(L, 1);
+    luaL_argcheck(L, !s->udp, 1, "starttls needs a TCP socket");
     luaL_argexpected(L, t == LUA_TSTRING || t == LUA_TTABLE, 2,
                      "hostname or certs");
     if (!lua_isnoneornil(L, 3))
