@@ -165,7 +165,8 @@ static int race(struct connect_job *c, struct addrinfo **addrs, int n)
                 break;
             if (rc < 0) {
                 err = rc;
-                continue;               /* failed at once: next, now */
+                next_at = 0;            /* failed at once: next, now */
+                continue;
             }
             pfd[active].fd = c->fds[slots[active]];
             pfd[active].events = POLLOUT;

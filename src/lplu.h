@@ -34,7 +34,7 @@ struct plu_fd {
        every worker has returned from GnuTLS. */
     gnutls_session_t tls;
     struct tls_io *io;
-    struct tls_server_creds *creds;
+    struct tls_creds *creds;
 };
 
 struct plu_fd *plu_fd_new(int fd);        /* NULL: fd closed, ENOMEM */
@@ -96,6 +96,7 @@ struct plu_socket {
     int family;
     int werr;                   /* last send job's outcome (0, -errno) */
     int werr_tls;               /* ... or its GnuTLS error */
+    int tls_held;               /* enum tls_held, for the next send */
     unsigned wseq;              /* numbers send jobs */
     struct netaddr peer;        /* UDP: where send goes (last sender, or
                                    setpeer); has_peer says if set */

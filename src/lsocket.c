@@ -55,7 +55,7 @@ void plu_fd_unref(struct plu_fd *f)
             free(f->io);
         }
         if (f->creds)
-            tls_server_creds_put(f->creds);
+            tls_creds_put(f->creds);
         close(f->fd);
         free(f);
     }
@@ -90,6 +90,9 @@ static const char *gai_name(int gai)
     switch (gai) {
     case EAI_NONAME: return "EAI_NONAME";
     case EAI_AGAIN: return "EAI_AGAIN";
+#ifdef EAI_ADDRFAMILY
+    case EAI_ADDRFAMILY: return "EAI_ADDRFAMILY";
+#endif
     case EAI_FAIL: return "EAI_FAIL";
     case EAI_FAMILY: return "EAI_FAMILY";
     case EAI_MEMORY: return "EAI_MEMORY";
@@ -487,7 +490,7 @@ struct send_job {
     int timeout_ms;
     int rc;
     int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
-    int resume;                /* TLS: a record is held in GnuTLS, flush it */
+    int held;                  /* TLS: what GnuTLS holds (enum tls_held) */
     int udp;                   /* one datagram, to 'to' if has_to */
     int has_to;
     struct netaddr to;
@@ -498,11 +501,11 @@ struct send_job {
 
 /* The send on either transport, errno style (see receive). */
 static int transmit(struct plu_fd *f, const char *data, size_t len,
-                    int timeout_ms, int resume, size_t *sent, int *tlserr)
+                    int timeout_ms, int *held, size_t *sent, int *tlserr)
 {
     if (!f->tls)
         return net_send_all(f->fd, data, len, timeout_ms, sent);
-    int rc = tls_send_all(f->tls, f->io, data, len, timeout_ms, resume, sent);
+    int rc = tls_send_all(f->tls, f->io, data, len, timeout_ms, held, sent);
     if (rc == GNUTLS_E_AGAIN)
         return -ETIMEDOUT;
     if (rc < 0) {
@@ -521,7 +524,7 @@ static void send_work(struct pool_job *job)
                            w->to.len, w->timeout_ms);
         return;
     }
-    w->rc = transmit(w->fd, w->data, w->len, w->timeout_ms, w->resume,
+    w->rc = transmit(w->fd, w->data, w->len, w->timeout_ms, &w->held,
                      &w->sent, &w->tlserr);
 }
 
@@ -545,7 +548,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx);
 
 /* Hand what the kernel did not take to a worker; returns its number. */
 static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
-                       size_t len, int resume)
+                       size_t len, int held)
 {
     struct send_job *w = malloc(sizeof *w + len);
     if (!w)
@@ -556,7 +559,7 @@ static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
     w->timeout_ms = s->timeout_ms;
     w->rc = 0;
     w->tlserr = 0;
-    w->resume = resume;
+    w->held = held;
     w->udp = s->udp;
     w->has_to = s->udp && s->has_peer;
     if (w->has_to)
@@ -579,6 +582,10 @@ static void release_send(lua_State *L, struct plu_socket *s)
     struct send_job *w = (struct send_job *)s->wjob;
     s->werr = w->rc;
     s->werr_tls = w->tlserr;
+    /* A TLS send that timed out leaves a record inside GnuTLS whose bytes
+       were reported as not sent: the next send flushes and discards it. */
+    if (w->held != TLS_HELD_NONE)
+        s->tls_held = TLS_HELD_OTHER;
     release_job(L, &s->wjob);
 }
 
@@ -628,21 +635,22 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             }
             if (rc != -EAGAIN)
                 return fail_rc(L, rc);
-            ctx = start_send(L, s, data, len, 0);
+            ctx = start_send(L, s, data, len, TLS_HELD_NONE);
             continue;
         }
         if (s->fd->tls) {
             /* Fast path: what the kernel takes without waiting. */
             size_t sent;
-            int tlserr = 0;
-            int rc = transmit(s->fd, data, len, 0, 0, &sent, &tlserr);
+            int tlserr = 0, held = s->tls_held;
+            int rc = transmit(s->fd, data, len, 0, &held, &sent, &tlserr);
+            s->tls_held = TLS_HELD_NONE;    /* a job takes it over */
             if (rc == 0) {
                 lua_pushboolean(L, 1);
                 return 1;
             }
             if (rc != -ETIMEDOUT)
                 return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
-            ctx = start_send(L, s, data + sent, len - sent, 1);
+            ctx = start_send(L, s, data + sent, len - sent, held);
             continue;
         }
         long n = net_send_now(s->fd->fd, data, len);
@@ -652,7 +660,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             lua_pushboolean(L, 1);
             return 1;
         }
-        ctx = start_send(L, s, data + n, len - (size_t)n, 0);
+        ctx = start_send(L, s, data + n, len - (size_t)n, TLS_HELD_NONE);
     }
 }
 
@@ -749,6 +757,9 @@ static int sock_shutdown(lua_State *L)
     struct plu_socket *s = plu_socket_check(L, 1);
     if (!s->fd)
         return plu_fail_word(L, "closed", "EBADF");
+    /* TLS: close_notify first, if no send is in flight (one sender). */
+    if (s->fd->tls && !s->wjob)
+        tls_bye(s->fd->tls, s->fd->io);
     if (shutdown(s->fd->fd, SHUT_WR) < 0)
         return plu_fail(L, errno);
     lua_pushboolean(L, 1);

@@ -22,7 +22,7 @@ struct hs_job {
     struct plu_fd *fd;
     gnutls_session_t session;   /* owned until settled */
     struct tls_io *io;          /* owned until settled */
-    struct tls_server_creds *creds;
+    struct tls_creds *creds;
     int timeout_ms;
     char *early;                /* client: bytes to send once allowed */
     size_t early_len;
@@ -46,8 +46,9 @@ static void hs_work(struct pool_job *job)
     }
     if (h->early) {
         size_t sent;
+        int held = TLS_HELD_NONE;
         int rc = tls_send_all(h->session, h->io, h->early, h->early_len,
-                              h->timeout_ms, 0, &sent);
+                              h->timeout_ms, &held, &sent);
         if (rc < 0) {
             h->rc = rc;
             snprintf(h->err, sizeof h->err, "early_data: %s",
@@ -71,7 +72,7 @@ static void hs_destroy(struct pool_job *job)
         free(h->io);
     }
     if (h->creds)
-        tls_server_creds_put(h->creds);
+        tls_creds_put(h->creds);
     free(h->early);
     if (h->fd)
         plu_fd_unref(h->fd);
@@ -328,11 +329,35 @@ static const char *plain_hostname(lua_State *L, int idx)
     return lua_tostring(L, idx);
 }
 
+/* A misspelt option would be silently ignored: refuse it. */
+static void check_options(lua_State *L, int opts, int server)
+{
+    static const char *const client[] = { "alpn", "early_data",
+        "require_ecdhe", "cafile", "verify", "session", NULL };
+    static const char *const srv[] = { "alpn", NULL };
+    const char *const *known = server ? srv : client;
+    if (lua_isnoneornil(L, opts))
+        return;
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+        int ok = 0;
+        lua_pop(L, 1);
+        for (int i = 0; known[i] && !ok; i++)
+            ok = lua_type(L, -1) == LUA_TSTRING &&
+                 strcmp(lua_tostring(L, -1), known[i]) == 0;
+        if (!ok)
+            luaL_argerror(L, opts, lua_pushfstring(L, "unknown option '%s'%s",
+                          luaL_tolstring(L, -1, NULL),
+                          server ? " for a server" : ""));
+    }
+}
+
 /* Set up the session for either side; on failure push false, msg. */
 static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
 {
     const char *alpn[MAX_ALPN + 1];
     int rc;
+    check_options(L, 3, lua_type(L, 2) != LUA_TSTRING);
     read_alpn(L, 3, alpn);
     if (lua_type(L, 2) == LUA_TSTRING) {
         struct tls_client_opts o;
@@ -352,7 +377,8 @@ static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
             memcpy(h->early, early, elen);
             h->early_len = elen;
         }
-        rc = tls_client_new(&h->session, h->io, &o, h->err, sizeof h->err);
+        rc = tls_client_new(&h->session, h->io, &o, &h->creds, h->err,
+                            sizeof h->err);
     } else {
         struct tls_keypair kp[64];
         size_t n = read_certs(L, kp, 64);
@@ -434,8 +460,10 @@ int plu_tlssession(lua_State *L)
     struct plu_socket *s = plu_socket_check(L, 1);
     size_t len;
     /* Not while a worker may be inside gnutls_record_recv (a TLS 1.3
-       ticket arrives there): the session is not to be shared. */
-    if (!s->fd || !s->fd->tls || (s->rjob && !pool_job_isdone(s->rjob)))
+       ticket arrives there): the session is not to be shared.  Servers
+       have nothing to resume with: their side keeps no tickets. */
+    if (!s->fd || !s->fd->tls || s->server ||
+        (s->rjob && !pool_job_isdone(s->rjob)))
         return 0;
     void *data = tls_session_data(s->fd->tls, &len);
     if (!data)

@@ -111,6 +111,14 @@ int net_recv_chunk(int fd, int timeout_ms, struct chunk **out)
     }
 }
 
+/* Whether our side shut the socket down for reading. */
+static int shut_down(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+    return poll(&pfd, 1, 0) > 0 &&
+           (pfd.revents & (POLLRDHUP | POLLHUP | POLLNVAL)) != 0;
+}
+
 long net_recvfrom_now(int fd, void *buf, size_t len,
                       struct sockaddr_storage *from, socklen_t *fromlen)
 {
@@ -141,6 +149,10 @@ int net_recvfrom_chunk(int fd, int timeout_ms, struct chunk **out,
         long n = net_recvfrom_now(fd, c->data, NET_CHUNK_MAX, from, fromlen);
         if (n == -EAGAIN) {
             free(c);
+            /* A datagram socket that was shut down (closed by its owner)
+               polls readable but has nothing: stop instead of spinning. */
+            if (shut_down(fd))
+                return -ESHUTDOWN;
             continue;
         }
         if (n < 0) {

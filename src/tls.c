@@ -126,6 +126,7 @@ struct cached {
     char *blob;                 /* the PEM input, to compare on a hit */
     size_t len;
     unsigned refs;              /* sessions using it; 0: kept for reuse */
+    struct cached **list;       /* the cache it is in */
     gnutls_certificate_credentials_t creds;
     gnutls_datum_t ticket_key;  /* servers: for session resumption */
 };
@@ -245,7 +246,7 @@ static struct cached *load_server(const struct tls_keypair *kp, size_t n,
     return c;
 }
 
-struct tls_server_creds *tls_server_creds_get(const struct tls_keypair *kp,
+struct tls_creds *tls_server_creds_get(const struct tls_keypair *kp,
                                               size_t n, char *err,
                                               size_t errlen)
 {
@@ -264,21 +265,22 @@ struct tls_server_creds *tls_server_creds_get(const struct tls_keypair *kp,
         c = load_server(kp, n, blob, len, h, err, errlen);
         if (c) {
             c->next = server_cache;
+            c->list = &server_cache;
             server_cache = c;
             blob = NULL;
         }
     }
     pthread_mutex_unlock(&cache_mu);
     free(blob);
-    return (struct tls_server_creds *)c;
+    return (struct tls_creds *)c;
 }
 
-void tls_server_creds_put(struct tls_server_creds *sc)
+void tls_creds_put(struct tls_creds *sc)
 {
     struct cached *c = (struct cached *)sc;
     pthread_mutex_lock(&cache_mu);
     if (--c->refs == 0)
-        cache_trim(&server_cache);
+        cache_trim(c->list);
     pthread_mutex_unlock(&cache_mu);
 }
 
@@ -305,9 +307,10 @@ static void load_any(void)
     gnutls_certificate_allocate_credentials(&any_creds);
 }
 
-/* Client credentials trusting a PEM bundle (text, or a file name). */
-static gnutls_certificate_credentials_t ca_creds(const char *pem, size_t len,
-                                                 char *err, size_t errlen)
+/* Client credentials trusting a PEM bundle (text, or a file name), with
+   a reference taken. */
+static struct cached *ca_creds(const char *pem, size_t len, char *err,
+                               size_t errlen)
 {
     uint64_t h = fnv1a(14695981039346656037ULL, pem, len);
     pthread_mutex_lock(&cache_mu);
@@ -345,12 +348,13 @@ static gnutls_certificate_credentials_t ca_creds(const char *pem, size_t len,
         memcpy(c->blob, pem, len);
         c->len = len;
         c->hash = h;
+        c->refs = 1;
         c->next = ca_cache;
+        c->list = &ca_cache;
         ca_cache = c;
     }
-    /* Trust bundles are few and small: they stay for the process. */
     pthread_mutex_unlock(&cache_mu);
-    return c->creds;
+    return c;
 }
 
 /* ------------------------------------------------------------------------
@@ -379,15 +383,21 @@ static int set_alpn(gnutls_session_t s, const char *const *alpn, int server)
                    ? GNUTLS_ALPN_SERVER_PRECEDENCE : 0) : 0;
 }
 
+/* The system's priorities (its crypto policy), less what is older than
+   TLS 1.2. */
+#define ONLY_12_13 "-VERS-TLS1.0:-VERS-TLS1.1:-VERS-SSL3.0"
+
 /* Only (EC)DHE key exchanges, for require_ecdhe: plain RSA key transport
    and finite-field DHE groups are removed from the system's defaults. */
 #define ECDHE_ONLY "-RSA:-DHE-RSA:-DHE-DSS:-GROUP-FFDHE2048:" \
     "-GROUP-FFDHE3072:-GROUP-FFDHE4096:-GROUP-FFDHE6144:-GROUP-FFDHE8192"
 
 int tls_client_new(gnutls_session_t *out, struct tls_io *io,
-                   const struct tls_client_opts *o, char *err, size_t errlen)
+                   const struct tls_client_opts *o, struct tls_creds **held,
+                   char *err, size_t errlen)
 {
     gnutls_certificate_credentials_t creds;
+    struct cached *ca = NULL;
     gnutls_session_t s;
     const char *where = NULL;
     int rc;
@@ -396,9 +406,10 @@ int tls_client_new(gnutls_session_t *out, struct tls_io *io,
         pthread_once(&any_once, load_any);
         creds = any_creds;
     } else if (o->cafile) {
-        creds = ca_creds(o->cafile, o->cafile_len, err, errlen);
-        if (!creds)
+        ca = ca_creds(o->cafile, o->cafile_len, err, errlen);
+        if (!ca)
             return GNUTLS_E_FILE_ERROR;
+        creds = ca->creds;
     } else {
         pthread_once(&system_once, load_system);
         if (system_rc < 0) {
@@ -410,12 +421,13 @@ int tls_client_new(gnutls_session_t *out, struct tls_io *io,
     rc = gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL);
     if (rc < 0) {
         errmsg(err, errlen, "gnutls_init", rc);
+        if (ca)
+            tls_creds_put((struct tls_creds *)ca);
         return rc;
     }
-    if (o->require_ecdhe)
-        rc = gnutls_set_default_priority_append(s, ECDHE_ONLY, &where, 0);
-    else
-        rc = gnutls_set_default_priority(s);
+    rc = gnutls_set_default_priority_append(s, o->require_ecdhe
+                                            ? ONLY_12_13 ":" ECDHE_ONLY
+                                            : ONLY_12_13, &where, 0);
     if (rc >= 0)
         rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds);
     if (rc >= 0 && o->hostname && *o->hostname && !is_ip(o->hostname))
@@ -423,13 +435,17 @@ int tls_client_new(gnutls_session_t *out, struct tls_io *io,
                                     strlen(o->hostname));
     if (rc >= 0)
         rc = set_alpn(s, o->alpn, 0);
+    /* Unusable session data only costs the resumption: ignore it. */
     if (rc >= 0 && o->session_data)
-        rc = gnutls_session_set_data(s, o->session_data, o->session_len);
+        (void)gnutls_session_set_data(s, o->session_data, o->session_len);
     if (rc < 0) {
         errmsg(err, errlen, "TLS setup", rc);
         gnutls_deinit(s);
+        if (ca)
+            tls_creds_put((struct tls_creds *)ca);
         return rc;
     }
+    *held = (struct tls_creds *)ca;
     if (o->verify)
         gnutls_session_set_verify_cert(s, o->hostname, 0);
     set_transport(s, io);
@@ -438,7 +454,7 @@ int tls_client_new(gnutls_session_t *out, struct tls_io *io,
 }
 
 int tls_server_new(gnutls_session_t *out, struct tls_io *io,
-                   struct tls_server_creds *sc, const char *const *alpn,
+                   struct tls_creds *sc, const char *const *alpn,
                    char *err, size_t errlen)
 {
     struct cached *c = (struct cached *)sc;
@@ -448,7 +464,8 @@ int tls_server_new(gnutls_session_t *out, struct tls_io *io,
         errmsg(err, errlen, "gnutls_init", rc);
         return rc;
     }
-    rc = gnutls_set_default_priority(s);
+    const char *where = NULL;
+    rc = gnutls_set_default_priority_append(s, ONLY_12_13, &where, 0);
     if (rc >= 0)
         rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->creds);
     if (rc >= 0 && c->ticket_key.data)
@@ -534,34 +551,41 @@ int tls_recv_chunk(gnutls_session_t s, struct tls_io *io, int timeout_ms,
     return (int)n;
 }
 
+/* GnuTLS's documented retry after GNUTLS_E_AGAIN: NULL, 0 sends the held
+   record and returns how many bytes it carried. */
+static ssize_t flush_held(gnutls_session_t s, struct tls_io *io)
+{
+    ssize_t n;
+    do {
+        n = gnutls_record_send(s, NULL, 0);
+    } while (n == GNUTLS_E_INTERRUPTED ||
+             (n == GNUTLS_E_AGAIN && !io->send_timed_out));
+    return n;
+}
+
 int tls_send_all(gnutls_session_t s, struct tls_io *io, const void *buf,
-                 size_t len, int timeout_ms, int resume, size_t *sent)
+                 size_t len, int timeout_ms, int *held, size_t *sent)
 {
     io->send_timeout_ms = timeout_ms;
     io->send_timed_out = 0;
     *sent = 0;
-    if (resume) {
-        /* GnuTLS's documented retry: NULL, 0 flushes the held record and
-           returns how many bytes it carried. */
-        ssize_t n;
-        do {
-            n = gnutls_record_send(s, NULL, 0);
-        } while (n == GNUTLS_E_INTERRUPTED);
+    if (*held != TLS_HELD_NONE) {
+        ssize_t n = flush_held(s, io);
         if (n < 0)
-            return (int)n;
-        *sent = (size_t)n;
+            return (int)n;          /* still held, as before */
+        if (*held == TLS_HELD_OURS)
+            *sent = (size_t)n;      /* it carried our first bytes */
+        *held = TLS_HELD_NONE;
     }
     while (*sent < len) {
         ssize_t n = gnutls_record_send(s, (const char *)buf + *sent,
                                        len - *sent);
         if (n == GNUTLS_E_INTERRUPTED)
             continue;
-        if (n == GNUTLS_E_AGAIN && !io->send_timed_out) {
-            /* Not our timeout: the record is held; flush and go on. */
-            n = gnutls_record_send(s, NULL, 0);
-            if (n == GNUTLS_E_AGAIN && !io->send_timed_out)
-                continue;
-        }
+        if (n == GNUTLS_E_AGAIN && !io->send_timed_out)
+            n = flush_held(s, io);  /* not our timeout: go on */
+        if (n == GNUTLS_E_AGAIN)
+            *held = TLS_HELD_OURS;
         if (n < 0)
             return (int)n;
         *sent += (size_t)n;

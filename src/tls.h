@@ -38,13 +38,13 @@ struct tls_keypair {
     const char *chain, *key;
     size_t chain_len, key_len;
 };
-struct tls_server_creds;
+struct tls_creds;
 
 /* Returns the (possibly cached) set, or NULL with a message in err. */
-struct tls_server_creds *tls_server_creds_get(const struct tls_keypair *kp,
+struct tls_creds *tls_server_creds_get(const struct tls_keypair *kp,
                                               size_t n, char *err,
                                               size_t errlen);
-void tls_server_creds_put(struct tls_server_creds *c);
+void tls_creds_put(struct tls_creds *c);
 
 struct tls_client_opts {
     const char *hostname;      /* verified against the certificate; SNI */
@@ -57,11 +57,14 @@ struct tls_client_opts {
     size_t session_len;
 };
 
-/* New sessions over io; 0 or a GnuTLS error code (message in err). */
+/* New sessions over io; 0 or a GnuTLS error code (message in err).  A
+   client with a cafile gets a reference to its cached trust set in
+   *creds (else NULL), to put when the session is gone. */
 int tls_client_new(gnutls_session_t *out, struct tls_io *io,
-                   const struct tls_client_opts *o, char *err, size_t errlen);
+                   const struct tls_client_opts *o, struct tls_creds **creds,
+                   char *err, size_t errlen);
 int tls_server_new(gnutls_session_t *out, struct tls_io *io,
-                   struct tls_server_creds *c, const char *const *alpn,
+                   struct tls_creds *c, const char *const *alpn,
                    char *err, size_t errlen);
 
 /* The handshake; 0 or a GnuTLS error code with a message in err (for a
@@ -77,13 +80,22 @@ int tls_recv_chunk(gnutls_session_t s, struct tls_io *io, int timeout_ms,
 /* Plaintext already decrypted and waiting: a receive would not block. */
 int tls_pending(gnutls_session_t s);
 
+/* After GNUTLS_E_AGAIN, GnuTLS holds one encrypted record that must be
+   sent before anything else: the caller keeps track of whose bytes it
+   carries. */
+enum tls_held {
+    TLS_HELD_NONE,
+    TLS_HELD_OURS,     /* the first bytes of the buffer we go on with */
+    TLS_HELD_OTHER     /* bytes of an earlier send that was given up */
+};
+
 /* Send all of buf; 0 or a GnuTLS error code (GNUTLS_E_AGAIN when the
    timeout ran out; with timeout 0, when the kernel took no more).  *sent
-   counts the bytes that GnuTLS has taken: after GNUTLS_E_AGAIN one more
-   record may be held inside GnuTLS, and the next call must pass
-   'resume' so that it is flushed first (its bytes are then counted). */
+   counts the bytes of buf that GnuTLS has taken.  *held says, on entry,
+   what GnuTLS holds from before (flushed first), and on return after
+   GNUTLS_E_AGAIN, what it holds now. */
 int tls_send_all(gnutls_session_t s, struct tls_io *io, const void *buf,
-                 size_t len, int timeout_ms, int resume, size_t *sent);
+                 size_t len, int timeout_ms, int *held, size_t *sent);
 
 /* Send close_notify if the kernel takes it now; never waits. */
 void tls_bye(gnutls_session_t s, struct tls_io *io);
