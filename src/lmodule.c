@@ -52,6 +52,8 @@ static void push_config(lua_State *L, const struct pool_config *cfg)
     }
     lua_pushinteger(L, cfg->idle_ms);
     lua_setfield(L, -2, "idle_ms");
+    lua_pushinteger(L, cfg->spin_us);
+    lua_setfield(L, -2, "spin_us");
 }
 
 /* A misspelt field would be silently ignored: refuse it. */
@@ -60,7 +62,8 @@ static void check_known_fields(lua_State *L)
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         int known = lua_type(L, -2) == LUA_TSTRING &&
-                    strcmp(lua_tostring(L, -2), "idle_ms") == 0;
+                    (strcmp(lua_tostring(L, -2), "idle_ms") == 0 ||
+                     strcmp(lua_tostring(L, -2), "spin_us") == 0);
         for (int i = 0; i < POOL_NLANES && !known; i++)
             known = lua_type(L, -2) == LUA_TSTRING &&
                     (strcmp(lua_tostring(L, -2), lane_fields[i][0]) == 0 ||
@@ -89,9 +92,11 @@ static int l_config(lua_State *L)
             cfg.max_threads[i] = (unsigned)n;
             cfg.stack_size[i] = (size_t)st;
         }
-        lua_Integer idle = cfg.idle_ms;
+        lua_Integer idle = cfg.idle_ms, spin = cfg.spin_us;
         opt_field(L, "idle_ms", 1, 3600 * 1000, &idle);
+        opt_field(L, "spin_us", 0, 1000, &spin);
         cfg.idle_ms = (unsigned)idle;
+        cfg.spin_us = (unsigned)spin;
         if (pool_set_config(&cfg) != 0)
             return luaL_argerror(L, 1, "invalid pool limits");
     }

@@ -102,7 +102,8 @@ struct pool_loop *pool_loop_new(void);       /* NULL (errno set) on failure */
 void pool_loop_close(struct pool_loop *loop);
 int pool_loop_fd(struct pool_loop *loop);    /* the eventfd, to poll for POLLIN */
 
-/* Wait until a completion is pending or timeout_ms passes (-1: forever).
+/* Wait until a completion is pending or timeout_ms passes (-1: forever);
+   first, unless timeout_ms is 0, spin for up to config.spin_us.
    Returns 1 if something may be pending (a job forgotten after it was
    posted can leave a wake-up with nothing to take), 0 on timeout, -1 on
    error. */
@@ -126,6 +127,9 @@ struct pool_config {
     size_t stack_size[POOL_NLANES];    /* bytes, <= 64 MiB; rounded up to
                                           32 KiB (x4 under sanitizers) */
     unsigned idle_ms;                  /* 1..3600000: an idle thread exits */
+    unsigned spin_us;                  /* 0..1000: pool_loop_wait watches
+                                          for a completion this long before
+                                          sleeping in the kernel */
 };
 
 struct pool_lane_stats {
