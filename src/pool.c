@@ -67,7 +67,7 @@ struct pool_loop {
 };
 
 static struct lane lanes[POOL_NLANES];
-static atomic_uint spin_setting = 20000;   /* config.spin_us, in ns */
+static atomic_uint spin_setting = 50000;   /* config.spin_us, in ns */
 static int start_worker(enum pool_lane id);
 static pthread_once_t lanes_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t config_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -83,7 +83,7 @@ static struct pool_config config = {
     .max_threads = { 16384, 256, 256, 4096 },
     .stack_size = { 64 * 1024, 128 * 1024, 128 * 1024, 256 * 1024 },
     .idle_ms = 10000,
-    .spin_us = 20,
+    .spin_us = 50,
 };
 
 static const char *const lane_names[POOL_NLANES] = {
