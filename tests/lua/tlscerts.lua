@@ -195,7 +195,8 @@ function C.make()
   cmds[#cmds + 1] = "certtool --generate-certificate --no-text --load-privkey rsa.key"
     .. " --load-ca-certificate untrusted_ca.pem --load-ca-privkey untrusted.key"
     .. " --template localhost.tmpl --outfile untrusted.pem"
-  if not sh(table.concat(cmds, " >>certtool.log 2>&1 && ") .. " >>certtool.log 2>&1") then
+  local log_path = dir .. "/certtool.log"
+  if not sh(table.concat(cmds, " >>" .. log_path .. " 2>&1 && ") .. " >>" .. log_path .. " 2>&1") then
     local log = io.open(dir .. "/certtool.log")
     local text = log and log:read("a") or "(no log)"
     if log then log:close() end
