@@ -165,19 +165,34 @@ int plu_await(lua_State *L, struct pool_job *job, lua_KContext ctx,
     return k(L, LUA_OK, ctx);
 }
 
+/* A waiter the job's end concerns: ready to resume, and no longer
+   waiting (if it must wait again when resumed, it registers again; if
+   not, a plain yield of it must not look like a wait).  The thread is at
+   the top; it is popped. */
+static void make_ready(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
+    lua_pushvalue(L, -2);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &READY_KEY);
+    lua_insert(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+}
+
 /* Move every coroutine waiting on job, but 'except', into READY, and
    forget the job's waiters.  Leaves the stack as it found it. */
 static void wake_waiters(lua_State *L, struct pool_job *job, lua_State *except)
 {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &READY_KEY);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITERS_KEY);
     if (lua_rawgetp(L, -1, job) == LUA_TTHREAD &&
-        lua_tothread(L, -1) != except) {
-        lua_pushboolean(L, 1);
-        lua_rawset(L, -4);
-    } else {
+        lua_tothread(L, -1) != except)
+        make_ready(L);
+    else
         lua_pop(L, 1);
-    }
     lua_pushnil(L);
     lua_rawsetp(L, -2, job);
     lua_pop(L, 1);
@@ -189,15 +204,14 @@ static void wake_waiters(lua_State *L, struct pool_job *job, lua_State *except)
             lua_pop(L, 1);
             if (lua_tothread(L, -1) != except) {
                 lua_pushvalue(L, -1);
-                lua_pushboolean(L, 1);
-                lua_rawset(L, -6);
+                make_ready(L);
             }
         }
         lua_pushlightuserdata(L, job);
         lua_pushnil(L);
         lua_rawset(L, -4);
     }
-    lua_pop(L, 3);
+    lua_pop(L, 2);
 }
 
 void plu_finish(lua_State *L, struct pool_job *job)

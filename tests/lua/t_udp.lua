@@ -17,7 +17,9 @@
 --   * one datagram per recv: 3 sent, 3 received with the exact contents
 --     (sizes 1, 1000 and 60000), also when they queued up before the recv;
 --   * an empty datagram arrives as "" (not as end of stream);
---   * send on a udpserver that has no peer yet: nil, message.
+--   * send on a udpserver that has no peer yet: nil, message;
+--   * a coroutine whose receive job another coroutine took over (peek +
+--     recv) and that then yields plainly is resumed by pluto.scheduler.
 
 local T = require "testlib"
 local socket = require "pluto.socket"
@@ -274,6 +276,49 @@ do
   T.check(type(msg) == "string" and #msg > 0, "message: %s", T.repr(msg))
   lone:close()
   T.ok("send on a udpserver with no peer yet: nil, %q", msg)
+end
+
+------------------------------------------------------------------------
+-- A receive taken over by another coroutine's peek
+------------------------------------------------------------------------
+
+-- Coroutine A waits in recv; B takes the datagram A's receive job got
+-- (peek + recv); A then gets the next datagram at once (kernel fast path)
+-- and yields plainly. pluto.scheduler must resume A on the next round
+-- (SPEC section 6: "it yielded for no operation"). A delaying relay that
+-- drains its socket from several coroutines ran into this and stopped.
+do
+  local sched = Scheduler.new()
+  local state = "start"
+  local A = sched:add(function()
+    local d = s4:recv()
+    state = "A got " .. tostring(d)
+    coroutine.yield()
+    state = "A resumed"
+  end)
+  sched:add(function()
+    assert(c:send("one"))
+    assert(c:send("two"))
+    for _ = 1, 1000000 do
+      if s4:peek() ~= nil then s4:recv(); break end
+      coroutine.yield()
+    end
+  end)
+  -- Bounded: if A is never resumed, this ends the run after 2 s.
+  local guard = sched:add(function()
+    for _ = 1, 200 do
+      if state == "A resumed" then return end
+      socket.sleep(10)
+    end
+    sched:remove(A)
+  end)
+  sched:run()
+  T.check(state == "A resumed",
+          "a coroutine that yielded plainly after its receive job was taken by " ..
+          "another coroutine's peek was never resumed (state: %s, waitstate %s)",
+          state, tostring(socket._waitstate(A)))
+  T.ok("a plain yield after a receive taken over by peek is resumed")
+  guard = nil
 end
 
 c:close()
