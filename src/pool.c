@@ -80,7 +80,7 @@ static struct pool_config config = {
        process that is both client and server of itself would deadlock once
        its own handshakes filled the lane; so the cap is high, and the
        kernel shares the cores among the threads that compute. */
-    .max_threads = { 16384, 256, 256, 4096 },
+    .max_threads = { 16384, 256, 1024, 4096 },
     .stack_size = { 64 * 1024, 128 * 1024, 128 * 1024, 256 * 1024 },
     .idle_ms = 10000,
     .spin_us = 50,
