@@ -1,0 +1,245 @@
+/*
+ * ctools.c -- the benchmark's fixed load generators, the same against
+ * every implementation.  Built by tests/bench/run with
+ *   cc -O2 -o ctools ctools.c $(pkg-config --cflags --libs gnutls) -pthread
+ *
+ * Modes (all bounded in time):
+ *   tls-load PORT CONNS SECONDS WARMUP
+ *       CONNS threads, each a loop of: connect, full TLS handshake as a
+ *       client (GnuTLS, system default priorities, no session tickets so
+ *       no resumption, no certificate verification: the client's work
+ *       stays small and identical for every server), read the server's
+ *       one byte "k" (proof that the server finished its side), close.
+ *       Counts handshakes completed between WARMUP and SECONDS; prints
+ *       "RESULT <handshakes per second>" and "failed=N".
+ *   idle-clients PORT N HOLD
+ *       opens N connections (non-blocking connects, at most 256 in
+ *       flight), prints "connected N" once all are established, then keeps
+ *       them open and silent for HOLD seconds (the runner usually kills it
+ *       sooner) and exits.
+ *   probe PORT K SIZE
+ *       K times, one after the other: connect, send SIZE bytes, read SIZE
+ *       bytes back, close; prints "RESULT <median µs>" and
+ *       "min=.. max=.." (microseconds).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ctools: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct sockaddr_in target(int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+/* ------------------------------------------------------------------------
+ * tls-load
+ * ---------------------------------------------------------------------- */
+
+static int tl_port;
+static double tl_start, tl_end;
+static gnutls_certificate_credentials_t tl_cred;
+static atomic_long tl_done, tl_failed;
+
+static void *tl_thread(void *arg)
+{
+    (void)arg;
+    struct sockaddr_in a = target(tl_port);
+    while (now() < tl_end) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok = 0;
+        if (fd < 0)
+            die("socket: %s", strerror(errno));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* A bounded wait on every step: a server that stops answering
+           cannot hold the load client past its time. */
+        struct timeval tv = { .tv_sec = 5 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+            gnutls_session_t s;
+            gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_TICKETS);
+            gnutls_set_default_priority(s);
+            gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, tl_cred);
+            gnutls_server_name_set(s, GNUTLS_NAME_DNS, "localhost", 9);
+            gnutls_transport_set_int(s, fd);
+            int rc;
+            do rc = gnutls_handshake(s); while (rc < 0 && !gnutls_error_is_fatal(rc));
+            if (rc == 0) {
+                char k;
+                ssize_t r;
+                do r = gnutls_record_recv(s, &k, 1);
+                while (r < 0 && !gnutls_error_is_fatal((int)r));
+                ok = r == 1 && k == 'k';
+            }
+            gnutls_deinit(s);
+        }
+        close(fd);
+        double t = now();
+        if (t >= tl_start && t < tl_end)
+            atomic_fetch_add(ok ? &tl_done : &tl_failed, 1);
+    }
+    return NULL;
+}
+
+static int tls_load(int port, int conns, double seconds, double warmup)
+{
+    pthread_t *t = calloc((size_t)conns, sizeof *t);
+    gnutls_certificate_allocate_credentials(&tl_cred);
+    tl_port = port;
+    double t0 = now();
+    tl_start = t0 + warmup;
+    tl_end = t0 + seconds;
+    for (int i = 0; i < conns; i++)
+        pthread_create(&t[i], NULL, tl_thread, NULL);
+    for (int i = 0; i < conns; i++)
+        pthread_join(t[i], NULL);
+    printf("RESULT %.1f\n", atomic_load(&tl_done) / (seconds - warmup));
+    printf("handshakes=%ld failed=%ld\n", atomic_load(&tl_done), atomic_load(&tl_failed));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * idle-clients
+ * ---------------------------------------------------------------------- */
+
+static int idle_clients(int port, int n, double hold)
+{
+    struct sockaddr_in a = target(port);
+    int ep = epoll_create1(0), started = 0, connected = 0, inflight = 0, failed = 0;
+    struct epoll_event evs[256];
+    double deadline = now() + 120;
+    while (connected < n) {
+        while (inflight < 256 && started < n) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            if (fd < 0)
+                die("socket (%d open): %s", connected + inflight, strerror(errno));
+            started++;
+            if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+                connected++;
+                continue;
+            }
+            if (errno != EINPROGRESS)
+                die("connect: %s", strerror(errno));
+            struct epoll_event e = { .events = EPOLLOUT, .data.fd = fd };
+            epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+            inflight++;
+        }
+        int k = epoll_wait(ep, evs, 256, 1000);
+        for (int i = 0; i < k; i++) {
+            int fd = evs[i].data.fd, err = 0;
+            socklen_t len = sizeof err;
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+            inflight--;
+            if (err) {
+                failed++;
+                close(fd);
+                started--;  /* try that one again */
+                if (failed > 1000)
+                    die("too many failed connects (%s)", strerror(err));
+            } else {
+                connected++;
+            }
+        }
+        if (now() > deadline)
+            die("only %d of %d connected after 120 s", connected, n);
+    }
+    printf("connected %d failed %d\n", connected, failed);
+    fflush(stdout);
+    /* Hold, silent; the runner normally kills us first. */
+    double end = now() + hold;
+    while (now() < end)
+        poll(NULL, 0, 200);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * probe
+ * ---------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int probe(int port, int k, int size)
+{
+    struct sockaddr_in a = target(port);
+    double *lat = calloc((size_t)k, sizeof *lat);
+    char *msg = malloc((size_t)size), *buf = malloc((size_t)size);
+    memset(msg, 'p', (size_t)size);
+    for (int i = 0; i < k; i++) {
+        double t0 = now();
+        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, got = 0;
+        struct timeval tv = { .tv_sec = 10 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+            die("probe connect: %s", strerror(errno));
+        if (send(fd, msg, (size_t)size, MSG_NOSIGNAL) != size)
+            die("probe send: %s", strerror(errno));
+        while (got < size) {
+            ssize_t r = recv(fd, buf + got, (size_t)(size - got), 0);
+            if (r <= 0)
+                die("probe recv: %s", r == 0 ? "closed" : strerror(errno));
+            got += (int)r;
+        }
+        lat[i] = (now() - t0) * 1e6;
+        close(fd);
+        poll(NULL, 0, 10);   /* 10 ms apart: single connects, not a burst */
+    }
+    qsort(lat, (size_t)k, sizeof *lat, cmp_double);
+    printf("RESULT %.0f\n", lat[k / 2]);
+    printf("min=%.0f max=%.0f\n", lat[0], lat[k - 1]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const char *m = argc > 1 ? argv[1] : "";
+    if (!strcmp(m, "tls-load") && argc == 6)
+        return tls_load(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atof(argv[5]));
+    if (!strcmp(m, "idle-clients") && argc == 5)
+        return idle_clients(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
+    if (!strcmp(m, "probe") && argc == 5)
+        return probe(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+    fprintf(stderr, "usage: see the comment at the top of ctools.c\n");
+    return 2;
+}
