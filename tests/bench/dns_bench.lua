@@ -129,7 +129,7 @@ local function udp_drops()
 end
 
 local rows = {
-  { key = "pluto", label = "pluto.socket `resolve`, 1 scheduler, dns_threads=256 (default)",
+  { key = "pluto", label = "pluto.socket `resolve`, 1 scheduler, default dns_threads (1024)",
     run = function(n, tag)
       return run_client("", "tests/lua/h_dns_client.lua", n, "-", tag, "0")
     end },
