@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -401,12 +402,24 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
             return 1;
         }
         if (s->fd->tls) {
-            /* Fast path: plaintext already decrypted needs no pull. */
-            if (tls_pending(s->fd->tls)) {
+            /* Fast path: plaintext already decrypted, or records already
+               in the kernel, are read here with a pull that never waits
+               (GnuTLS keeps a partial record for the next call, which a
+               worker then makes). */
+            if (tls_pending(s->fd->tls) ||
+                net_wait(s->fd->fd, POLLIN, 0) == 0) {
                 int tlserr = 0;
                 int rc = receive(s->fd, 0, &c, &tlserr);
                 if (rc > 0)
                     return push_chunk(L, c);
+                if (rc != -ETIMEDOUT) {
+                    s->eof = 1;
+                    if (rc == 0) {
+                        lua_pushnil(L);
+                        return 1;
+                    }
+                    return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+                }
             }
             start_recv(L, s);
             continue;
