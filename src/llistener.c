@@ -30,7 +30,7 @@ static struct plu_listener *check_listener(lua_State *L, int idx)
  * ---------------------------------------------------------------------- */
 
 /* Parse argument 1 into an address, raising for a caller's mistake. */
-static void check_listen_spec(lua_State *L, struct netaddr *addr, int *dual)
+void plu_check_listen_spec(lua_State *L, struct netaddr *addr, int *dual)
 {
     char spec[128];
     int rc;
@@ -55,7 +55,7 @@ int plu_listen(lua_State *L)
 {
     struct netaddr addr;
     int dual;
-    check_listen_spec(L, &addr, &dual);
+    plu_check_listen_spec(L, &addr, &dual);
     int fd = net_listen((struct sockaddr *)&addr.ss, addr.len, dual);
     if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
         /* No IPv6 on this machine: listen on IPv4 only. */

@@ -35,22 +35,8 @@ int plu_udpserver(lua_State *L)
 {
     struct netaddr addr;
     int dual;
-    char spec[128];
 
-    if (lua_type(L, 1) == LUA_TNUMBER) {
-        luaL_argcheck(L, lua_isinteger(L, 1), 1, "port must be an integer");
-        lua_Integer port = lua_tointeger(L, 1);
-        luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port out of range");
-        snprintf(spec, sizeof spec, "%d", (int)port);
-    } else {
-        size_t len;
-        const char *s = luaL_checklstring(L, 1, &len);
-        luaL_argcheck(L, len < sizeof spec, 1, "address too long");
-        memcpy(spec, s, len + 1);
-    }
-    int rc = netaddr_parse_listen(spec, &addr, &dual);
-    luaL_argcheck(L, rc != -2, 1, "port out of range");
-    luaL_argcheck(L, rc == 0, 1, "not an IP address with a port");
+    plu_check_listen_spec(L, &addr, &dual);
     int fd = bind_udp(&addr, dual);
     if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
         unsigned port = ntohs(((struct sockaddr_in6 *)&addr.ss)->sin6_port);
