@@ -23,7 +23,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define HEAD_START_MS 250       /* RFC 8305's Connection Attempt Delay */
@@ -92,13 +91,6 @@ static void connect_cancel(struct pool_job *job)
  * Happy Eyeballs
  * ---------------------------------------------------------------------- */
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Order the addresses as RFC 8305 §4 says: alternate families, starting
    with the family the resolver put first. */
 static int interleave(struct addrinfo *list, struct addrinfo **out, int max)
@@ -159,7 +151,7 @@ static int race(struct connect_job *c, struct addrinfo **addrs, int n)
 
     for (;;) {
         /* Start the next attempt when its turn has come. */
-        if (next < n && (active == 0 || now_ms() >= next_at)) {
+        if (next < n && (active == 0 || net_now_ms() >= next_at)) {
             int rc = start_attempt(c, addrs[next++], &slots[active]);
             if (rc == -ECANCELED)
                 break;
@@ -173,13 +165,13 @@ static int race(struct connect_job *c, struct addrinfo **addrs, int n)
             active++;
             if (rc == 1)
                 return won(c, slots, active, active - 1);
-            next_at = now_ms() + HEAD_START_MS;
+            next_at = net_now_ms() + HEAD_START_MS;
         }
         if (active == 0)
             break;
         int wait = -1;
         if (next < n) {
-            long long left = next_at - now_ms();
+            long long left = next_at - net_now_ms();
             wait = left > 0 ? (int)left : 0;
         }
         int ready = poll(pfd, (nfds_t)active, wait);
@@ -202,7 +194,7 @@ static int race(struct connect_job *c, struct addrinfo **addrs, int n)
             pfd[i] = pfd[active];
             slots[i] = slots[active];
             i--;
-            next_at = now_ms();         /* a failure starts the next now */
+            next_at = net_now_ms();         /* a failure starts the next now */
         }
     }
     for (int i = 0; i < active; i++)
@@ -344,7 +336,7 @@ int plu_connect(lua_State *L)
     struct netaddr addr;
 
     lua_settop(L, 3);
-    struct pool_job **box = plu_push_box(L);
+    struct pool_job **box = plu_push_box(L, 1);
     if (netaddr_parse_ip(host, port, &addr) == 0)
         return connect_literal(L, &addr, type, box);
 

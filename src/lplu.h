@@ -70,8 +70,9 @@ void plu_finish(lua_State *L, struct pool_job *job);
 
 /* A userdata holding one job reference (set *box after pushing), for
    calls that wait on a job no socket holds: connect, resolve, starttls.
-   If it is collected before the job is done, the job is cancelled. */
-struct pool_job **plu_push_box(lua_State *L);
+   With 'cancel', collecting it before the job is done cancels the job
+   (starttls does not: the socket may still be used elsewhere). */
+struct pool_job **plu_push_box(lua_State *L, int cancel);
 
 /* Results --------------------------------------------------------------- */
 

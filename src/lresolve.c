@@ -110,7 +110,7 @@ int plu_resolve(lua_State *L)
         return 1;
     }
     lua_settop(L, 2);
-    struct pool_job **box = plu_push_box(L);
+    struct pool_job **box = plu_push_box(L, 1);
     struct resolve_job *r = calloc(1, sizeof *r + len + 1);
     if (!r)
         return luaL_error(L, "not enough memory");

@@ -273,24 +273,9 @@ static int starttls_k(lua_State *L, int status, lua_KContext ctx)
    would otherwise eat the handshake's bytes). */
 static int drain_k(lua_State *L, int status, lua_KContext ctx);
 
-static int box_gc(lua_State *L)
-{
-    struct pool_job **box = lua_touserdata(L, 1);
-    if (*box) {
-        pool_job_unref(*box);
-        *box = NULL;
-    }
-    return 0;
-}
-
 static struct hs_job *new_hs_job(lua_State *L, struct plu_socket *s)
 {
-    struct pool_job **box = lua_newuserdatauv(L, sizeof *box, 0);
-    *box = NULL;
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, box_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
+    struct pool_job **box = plu_push_box(L, 0);
     struct hs_job *h = calloc(1, sizeof *h);
     struct tls_io *io = calloc(1, sizeof *io);
     if (!h || !io) {

@@ -241,24 +241,35 @@ void plu_finish(lua_State *L, struct pool_job *job)
  * Boxes: a job kept alive on a caller's stack
  * ---------------------------------------------------------------------- */
 
-static int box_gc(lua_State *L)
+static int box_release(lua_State *L, int cancel)
 {
     struct pool_job **box = lua_touserdata(L, 1);
     if (*box) {
         /* The caller was abandoned: stop the work early if it can be. */
-        pool_job_cancel(*box);
+        if (cancel)
+            pool_job_cancel(*box);
         pool_job_unref(*box);
         *box = NULL;
     }
     return 0;
 }
 
-struct pool_job **plu_push_box(lua_State *L)
+static int box_gc_cancel(lua_State *L)
+{
+    return box_release(L, 1);
+}
+
+static int box_gc_keep(lua_State *L)
+{
+    return box_release(L, 0);
+}
+
+struct pool_job **plu_push_box(lua_State *L, int cancel)
 {
     struct pool_job **box = lua_newuserdatauv(L, sizeof *box, 0);
     *box = NULL;
-    if (luaL_newmetatable(L, PLU_BOX_MT)) {
-        lua_pushcfunction(L, box_gc);
+    if (luaL_newmetatable(L, cancel ? PLU_BOX_MT : PLU_BOX_MT ".keep")) {
+        lua_pushcfunction(L, cancel ? box_gc_cancel : box_gc_keep);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);

@@ -19,7 +19,7 @@ int net_socket(int family, int type)
     return fd < 0 ? -errno : fd;
 }
 
-static long long now_ms(void)
+long long net_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,7 +29,7 @@ static long long now_ms(void)
 int net_wait(int fd, short events, int timeout_ms)
 {
     struct pollfd pfd = { .fd = fd, .events = events };
-    long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+    long long deadline = timeout_ms >= 0 ? net_now_ms() + timeout_ms : 0;
     int left = timeout_ms;
 
     for (;;) {
@@ -41,7 +41,7 @@ int net_wait(int fd, short events, int timeout_ms)
         if (errno != EINTR)
             return -errno;
         if (timeout_ms >= 0) {
-            long long rest = deadline - now_ms();
+            long long rest = deadline - net_now_ms();
             left = rest > 0 ? (int)rest : 0;
         }
     }

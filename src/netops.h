@@ -21,6 +21,9 @@
 /* The most one receive hands back (SPEC: a recv delivers <= 64 KiB). */
 #define NET_CHUNK_MAX (64 * 1024)
 
+/* Milliseconds on the monotonic clock. */
+long long net_now_ms(void);
+
 /* A new non-blocking, close-on-exec socket. */
 int net_socket(int family, int type);
 
