@@ -145,7 +145,8 @@ end
 -- Inside coroutines
 ------------------------------------------------------------------------
 
--- A busy-polling loop (Pluto's scheduler): the lookup yields, then returns.
+-- A busy-polling loop (Pluto's scheduler): the lookup runs as a job, the
+-- coroutine yields until it finished, then it returns.
 do
   local before = dns_completed()
   local result
@@ -163,8 +164,10 @@ do
   T.eq(coroutine.status(co), "dead", "coroutine after 10 s of resuming")
   T.check(result[1] and has(result[1], "127.0.0.1"), "resolve(localhost) in a coroutine: %s %s",
           tostring(result[2]), tostring(result[3]))
-  T.check(yields >= 1, "resolve of a name returned without yielding")
-  T.check(dns_completed() > before, "no dns job completed")
+  -- A lookup served from /etc/hosts can finish on its worker before the
+  -- first check, and then returns without yielding; what must hold is
+  -- that it ran as a job (a yield is only expected when it took time).
+  T.check(dns_completed() > before, "no dns job completed: the lookup blocked the Lua thread")
   T.ok("in a busy-polling coroutine: yielded %d times, then {%s}", yields,
        table.concat(result[1], ", "))
 end
