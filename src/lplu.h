@@ -47,6 +47,8 @@ void plu_fd_unref(struct plu_fd *f);
 struct plu_state {
     struct pool_loop *loop;
     char *scratch;                        /* NET_CHUNK_MAX bytes, lazily */
+    unsigned long received;               /* receives that returned data;
+                                             lsocket.c's retries watch it */
 };
 
 struct plu_state *plu_state(lua_State *L);     /* from upvalue 1 */

@@ -367,20 +367,55 @@ static long recv_now(lua_State *L, struct plu_socket *s, char **data)
     return n;
 }
 
+/* recv's result: the bytes (counted as progress for retry_later). */
+static int push_bytes(lua_State *L, const char *data, size_t len)
+{
+    plu_state(L)->received++;
+    lua_pushlstring(L, data, len);
+    return 1;
+}
+
 static int push_chunk(lua_State *L, struct chunk *c)
 {
-    lua_pushlstring(L, c->data, c->len);
+    push_bytes(L, c->data, c->len);
     free(c);
     return 1;
 }
 
 static int recv_step(lua_State *L, int status, lua_KContext ctx);
 
+/* A receive that found nothing, inside a coroutine, is not handed to a
+   worker at once (a thread wake-up each way): it yields plainly, so that
+   every scheduler resumes it after the other coroutines had their turn,
+   and tries again, since with many connections busy its data has often
+   arrived by then.  It keeps doing so while other receives in this
+   lua_State deliver data in between, at most RETRY_ROUNDS times; when a
+   round passes without any, or the rounds run out, it hands off.  So
+   one busy connection and ten thousand idle ones cost each idle one a
+   few extra non-blocking reads, once.  The context holds the rounds
+   left (low bits) and plu_state.received at the last miss. */
+#define RETRY_ROUNDS 8
+#define RETRY_BITS 4
+#define RETRY_LEFT(ctx) ((ctx) & ((1 << RETRY_BITS) - 1))
+#define RETRY_SEEN(n) ((lua_KContext)((n) & 0xffffffUL) << RETRY_BITS)
+
+static int retry_later(lua_State *L, lua_KContext ctx)
+{
+    if (!lua_isyieldable(L))
+        return 0;
+    unsigned long received = plu_state(L)->received;
+    lua_KContext left = RETRY_LEFT(ctx);
+    if (left == 0)                      /* first miss of this wait */
+        left = RETRY_ROUNDS;
+    else if (ctx - left == RETRY_SEEN(received) || --left == 0)
+        return 0;
+    return lua_yieldk(L, 0, RETRY_SEEN(received) | left, recv_step);
+}
+
 static int recv_step(lua_State *L, int status, lua_KContext ctx)
 {
     struct plu_socket *s = plu_socket_check(L, 1);
     (void)status;
-    (void)ctx;
     for (;;) {
         if (s->hjob) {
             if (!pool_job_isdone(s->hjob))
@@ -421,16 +456,17 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
                     return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
                 }
             }
+            if (retry_later(L, ctx))
+                return 0;  /* not reached: lua_yieldk does not return */
             start_recv(L, s);
+            ctx = 0;
             continue;
         }
         /* Fast path: the kernel may have data already. */
         char *buf;
         long n = recv_now(L, s, &buf);
-        if (n > 0 || (n == 0 && s->udp)) {
-            lua_pushlstring(L, buf, (size_t)n);
-            return 1;
-        }
+        if (n > 0 || (n == 0 && s->udp))
+            return push_bytes(L, buf, (size_t)n);
         if (n != -EAGAIN) {
             s->eof = !s->udp;
             if (n == 0) {
@@ -439,7 +475,10 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
             }
             return fail_rc(L, (int)n);
         }
+        if (retry_later(L, ctx))
+            return 0;
         start_recv(L, s);
+        ctx = 0;
     }
 }
 

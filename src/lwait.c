@@ -69,6 +69,7 @@ int plu_state_open(lua_State *L)
     struct plu_state *st = lua_newuserdatauv(L, sizeof *st, 0);
     st->loop = NULL;
     st->scratch = NULL;
+    st->received = 0;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");
