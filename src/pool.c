@@ -68,6 +68,10 @@ struct pool_loop {
 
 static struct lane lanes[POOL_NLANES];
 static atomic_uint spin_setting = 50000;   /* config.spin_us, in ns */
+/* CPU-lane jobs (handshakes) running now: while there are any, an owner
+   about to sleep does not spin, since the core it would burn is the one
+   a handshake needs. */
+static atomic_int cpu_jobs_running;
 static int start_worker(enum pool_lane id);
 static pthread_once_t lanes_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t config_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -323,7 +327,9 @@ int pool_loop_wait(struct pool_loop *loop, int timeout_ms)
 {
     struct pollfd pfd = { .fd = loop->efd, .events = POLLIN };
     unsigned spin_ns = atomic_load_explicit(&spin_setting, memory_order_relaxed);
-    if (timeout_ms != 0 && spin_ns && spin_for_completion(loop, spin_ns))
+    if (timeout_ms != 0 && spin_ns &&
+        atomic_load_explicit(&cpu_jobs_running, memory_order_relaxed) == 0 &&
+        spin_for_completion(loop, spin_ns))
         return 1;
     for (;;) {
         int n = poll(&pfd, 1, timeout_ms);
@@ -424,7 +430,11 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&ln->mu);
     while ((job = next_job(ln)) != NULL) {
         pthread_mutex_unlock(&ln->mu);
+        if (id == POOL_CPU)
+            atomic_fetch_add_explicit(&cpu_jobs_running, 1, memory_order_relaxed);
         job->ops->work(job);
+        if (id == POOL_CPU)
+            atomic_fetch_sub_explicit(&cpu_jobs_running, 1, memory_order_relaxed);
         pthread_mutex_lock(&ln->mu);
         list_unlink(&ln->running, job);
         ln->completed++;
