@@ -412,6 +412,34 @@ static int set_alpn(gnutls_session_t s, const char *const *alpn, int server)
 #define ECDHE_ONLY "-RSA:-DHE-RSA:-DHE-DSS:-GROUP-FFDHE2048:" \
     "-GROUP-FFDHE3072:-GROUP-FFDHE4096:-GROUP-FFDHE6144:-GROUP-FFDHE8192"
 
+/* Both sets of priorities, parsed once per process (a session only takes
+   a reference), instead of once per handshake.  NULL if parsing failed:
+   set_priorities then parses per session, to report the error there. */
+static gnutls_priority_t prio_plain, prio_ecdhe;
+static pthread_once_t prio_once = PTHREAD_ONCE_INIT;
+
+static void load_priorities(void)
+{
+    const char *where;
+    if (gnutls_priority_init2(&prio_plain, ONLY_12_13, &where,
+                              GNUTLS_PRIORITY_INIT_DEF_APPEND) < 0)
+        prio_plain = NULL;
+    if (gnutls_priority_init2(&prio_ecdhe, ONLY_12_13 ":" ECDHE_ONLY, &where,
+                              GNUTLS_PRIORITY_INIT_DEF_APPEND) < 0)
+        prio_ecdhe = NULL;
+}
+
+static int set_priorities(gnutls_session_t s, int ecdhe_only)
+{
+    const char *where = NULL;
+    pthread_once(&prio_once, load_priorities);
+    gnutls_priority_t p = ecdhe_only ? prio_ecdhe : prio_plain;
+    if (p)
+        return gnutls_priority_set(s, p);
+    return gnutls_set_default_priority_append(
+        s, ecdhe_only ? ONLY_12_13 ":" ECDHE_ONLY : ONLY_12_13, &where, 0);
+}
+
 int tls_client_new(gnutls_session_t *out, struct tls_io *io,
                    const struct tls_client_opts *o, struct tls_creds **held,
                    char *err, size_t errlen)
@@ -419,7 +447,6 @@ int tls_client_new(gnutls_session_t *out, struct tls_io *io,
     gnutls_certificate_credentials_t creds;
     struct cached *ca = NULL;
     gnutls_session_t s;
-    const char *where = NULL;
     int rc;
 
     if (!o->verify) {
@@ -445,9 +472,7 @@ int tls_client_new(gnutls_session_t *out, struct tls_io *io,
             tls_creds_put((struct tls_creds *)ca);
         return rc;
     }
-    rc = gnutls_set_default_priority_append(s, o->require_ecdhe
-                                            ? ONLY_12_13 ":" ECDHE_ONLY
-                                            : ONLY_12_13, &where, 0);
+    rc = set_priorities(s, o->require_ecdhe);
     if (rc >= 0)
         rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds);
     if (rc >= 0 && o->hostname && *o->hostname && !is_ip(o->hostname))
@@ -484,8 +509,7 @@ int tls_server_new(gnutls_session_t *out, struct tls_io *io,
         errmsg(err, errlen, "gnutls_init", rc);
         return rc;
     }
-    const char *where = NULL;
-    rc = gnutls_set_default_priority_append(s, ONLY_12_13, &where, 0);
+    rc = set_priorities(s, 0);
     if (rc >= 0)
         rc = gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, c->creds);
     if (rc >= 0 && c->ticket_key.data)

@@ -21,11 +21,17 @@
  *       K times, one after the other: connect, send SIZE bytes, read SIZE
  *       bytes back, close; prints "RESULT <median µs>" and
  *       "min=.. max=.." (microseconds).
+ *   sign-speed KEYFILE SECONDS
+ *       one thread signing a SHA-256 digest with the PEM private key again
+ *       and again for SECONDS (GnuTLS, the library every GnuTLS server's
+ *       handshakes sign with); prints "RESULT <signatures per second>".
+ *       The ceiling of a GnuTLS server's RSA handshakes per core.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -230,6 +236,36 @@ static int probe(int port, int k, int size)
     return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * sign-speed
+ * ---------------------------------------------------------------------- */
+
+static int sign_speed(const char *keyfile, double seconds)
+{
+    gnutls_datum_t pem, sig;
+    gnutls_privkey_t key;
+    if (gnutls_load_file(keyfile, &pem) < 0)
+        die("cannot read %s", keyfile);
+    if (gnutls_privkey_init(&key) < 0 ||
+        gnutls_privkey_import_x509_raw(key, &pem, GNUTLS_X509_FMT_PEM, NULL, 0) < 0)
+        die("cannot load the private key %s", keyfile);
+    unsigned char digest[32];
+    memset(digest, 0x5a, sizeof digest);
+    gnutls_datum_t hash = { digest, sizeof digest };
+    long n = 0;
+    double t0 = now(), t;
+    do {
+        if (gnutls_privkey_sign_hash(key, GNUTLS_DIG_SHA256, 0, &hash, &sig) < 0)
+            die("signing failed");
+        gnutls_free(sig.data);
+        n++;
+    } while ((t = now()) - t0 < seconds);
+    printf("RESULT %.1f\n", n / (t - t0));
+    gnutls_privkey_deinit(key);
+    gnutls_free(pem.data);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -238,6 +274,8 @@ int main(int argc, char **argv)
         return tls_load(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atof(argv[5]));
     if (!strcmp(m, "idle-clients") && argc == 5)
         return idle_clients(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
+    if (!strcmp(m, "sign-speed") && argc == 4)
+        return sign_speed(argv[2], atof(argv[3]));
     if (!strcmp(m, "probe") && argc == 5)
         return probe(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: see the comment at the top of ctools.c\n");
