@@ -201,6 +201,8 @@ w("pluto.socket against the Lua socket libraries of Debian's archive")
 w("(LuaSocket with LuaSec for TLS, cqueues with luaossl, luv) and a small C")
 w("program standing for this machine's limit (epoll, GnuTLS). Made by")
 w("`make bench` (`tests/bench/run`); this page is rewritten by every run.")
+w("What bounds each line, and what was done about it:")
+w("[performance.md](performance.md).")
 if quick then
   w("")
   w("**This was a smoke test (`BENCH_QUICK=1`): tiny sizes, figures meaningless.**")
