@@ -382,6 +382,46 @@ static int push_chunk(lua_State *L, struct chunk *c)
     return 1;
 }
 
+/* The fast paths: what the socket can deliver without waiting.  Return
+   recv's result count, or 0 when there is nothing yet. */
+static int recv_tls_now(lua_State *L, struct plu_socket *s)
+{
+    /* Plaintext already decrypted, or records already in the kernel, are
+       read here with a pull that never waits (GnuTLS keeps a partial
+       record for the next call, which a worker then makes). */
+    if (!tls_pending(s->fd->tls) && net_wait(s->fd->fd, POLLIN, 0) != 0)
+        return 0;
+    struct chunk *c;
+    int tlserr = 0;
+    int rc = receive(s->fd, 0, &c, &tlserr);
+    if (rc > 0)
+        return push_chunk(L, c);
+    if (rc == -ETIMEDOUT)
+        return 0;
+    s->eof = 1;
+    if (rc == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+}
+
+static int recv_plain_now(lua_State *L, struct plu_socket *s)
+{
+    char *buf;
+    long n = recv_now(L, s, &buf);
+    if (n > 0 || (n == 0 && s->udp))
+        return push_bytes(L, buf, (size_t)n);
+    if (n == -EAGAIN)
+        return 0;
+    s->eof = !s->udp;
+    if (n == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    return fail_rc(L, (int)n);
+}
+
 static int recv_step(lua_State *L, int status, lua_KContext ctx);
 
 /* A receive that found nothing, inside a coroutine, is not handed to a
@@ -436,47 +476,11 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
             lua_pushnil(L);
             return 1;
         }
-        if (s->fd->tls) {
-            /* Fast path: plaintext already decrypted, or records already
-               in the kernel, are read here with a pull that never waits
-               (GnuTLS keeps a partial record for the next call, which a
-               worker then makes). */
-            if (tls_pending(s->fd->tls) ||
-                net_wait(s->fd->fd, POLLIN, 0) == 0) {
-                int tlserr = 0;
-                int rc = receive(s->fd, 0, &c, &tlserr);
-                if (rc > 0)
-                    return push_chunk(L, c);
-                if (rc != -ETIMEDOUT) {
-                    s->eof = 1;
-                    if (rc == 0) {
-                        lua_pushnil(L);
-                        return 1;
-                    }
-                    return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
-                }
-            }
-            if (retry_later(L, ctx))
-                return 0;  /* not reached: lua_yieldk does not return */
-            start_recv(L, s);
-            ctx = 0;
-            continue;
-        }
-        /* Fast path: the kernel may have data already. */
-        char *buf;
-        long n = recv_now(L, s, &buf);
-        if (n > 0 || (n == 0 && s->udp))
-            return push_bytes(L, buf, (size_t)n);
-        if (n != -EAGAIN) {
-            s->eof = !s->udp;
-            if (n == 0) {
-                lua_pushnil(L);
-                return 1;
-            }
-            return fail_rc(L, (int)n);
-        }
+        int n = s->fd->tls ? recv_tls_now(L, s) : recv_plain_now(L, s);
+        if (n)
+            return n;
         if (retry_later(L, ctx))
-            return 0;
+            return 0;  /* not reached: lua_yieldk does not return */
         start_recv(L, s);
         ctx = 0;
     }
