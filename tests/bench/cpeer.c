@@ -46,25 +46,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#define BENCH_PROG "cpeer"
+#include "cbench.h"
+
 #define BLOCK 65536
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("cpeer: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void nodelay(int fd)
 {

@@ -48,23 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("ctools: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+#define BENCH_PROG "ctools"
+#include "cbench.h"
 
 static struct sockaddr_in target(int port)
 {

@@ -1,0 +1,35 @@
+/*
+ * cbench.h -- the helpers that the benchmark's C programs (cpeer.c,
+ * ctools.c) share.  Each program defines BENCH_PROG (its name, for
+ * messages) before including this; both are built as one file each by
+ * tests/bench/run, so the helpers are static.
+ */
+#ifndef PLUTO_CBENCH_H
+#define PLUTO_CBENCH_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Print "PROG: message" on stderr and exit 1. */
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(BENCH_PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+/* Seconds on the monotonic clock. */
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+#endif
