@@ -36,10 +36,7 @@ local base = T.fd_count()
 
 -- Client handshake, silent server.
 do
-  local l = assert(socket.listen("127.0.0.1:0"))
-  local _, port = l:getsockname()
-  local c = assert(socket.connect("127.0.0.1", port))
-  local raw = assert(l:accept())
+  local c, raw, l = T.pair(socket)
   l:close()
   local co = coroutine.create(function() return c:starttls("localhost", { cafile = pki.cafile }) end)
   assert(coroutine.resume(co))
@@ -56,10 +53,7 @@ end
 
 -- Server handshake, silent client.
 do
-  local l = assert(socket.listen("127.0.0.1:0"))
-  local _, port = l:getsockname()
-  local raw = assert(socket.connect("127.0.0.1", port))
-  local s = assert(l:accept())
+  local raw, s, l = T.pair(socket)
   l:close()
   local co = coroutine.create(function() return s:starttls({ pki.localhost }) end)
   assert(coroutine.resume(co))
@@ -75,10 +69,7 @@ end
 -- recv in flight on an established session.
 do
   local sched = Scheduler.new()
-  local l = assert(socket.listen("127.0.0.1:0"))
-  local _, port = l:getsockname()
-  local c = assert(socket.connect("127.0.0.1", port))
-  local s = assert(l:accept())
+  local c, s, l = T.pair(socket)
   l:close()
   local ok1, ok2
   sched:add(function() ok1 = s:starttls({ pki.localhost }) end)
