@@ -30,7 +30,7 @@ static struct plu_listener *check_listener(lua_State *L, int idx)
  * ---------------------------------------------------------------------- */
 
 /* Parse argument 1 into an address, raising for a caller's mistake. */
-void plu_check_listen_spec(lua_State *L, struct netaddr *addr, int *dual)
+static void check_listen_spec(lua_State *L, struct netaddr *addr, int *dual)
 {
     char spec[128];
     int rc;
@@ -51,19 +51,30 @@ void plu_check_listen_spec(lua_State *L, struct netaddr *addr, int *dual)
     luaL_argcheck(L, rc == 0, 1, "not an IP address with a port");
 }
 
-int plu_listen(lua_State *L)
+int plu_open_listen_spec(lua_State *L,
+                         int (*open)(const struct netaddr *addr, int dual))
 {
     struct netaddr addr;
     int dual;
-    plu_check_listen_spec(L, &addr, &dual);
-    int fd = net_listen((struct sockaddr *)&addr.ss, addr.len, dual);
+    check_listen_spec(L, &addr, &dual);
+    int fd = open(&addr, dual);
     if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
-        /* No IPv6 on this machine: listen on IPv4 only. */
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr.ss;
-        unsigned port = ntohs(sin6->sin6_port);
+        /* No IPv6 on this machine: IPv4 only, same port. */
+        unsigned port = ntohs(((struct sockaddr_in6 *)&addr.ss)->sin6_port);
         netaddr_parse_ip("0.0.0.0", port, &addr);
-        fd = net_listen((struct sockaddr *)&addr.ss, addr.len, 0);
+        fd = open(&addr, 0);
     }
+    return fd;
+}
+
+static int open_tcp_listener(const struct netaddr *addr, int dual)
+{
+    return net_listen((const struct sockaddr *)&addr->ss, addr->len, dual);
+}
+
+int plu_listen(lua_State *L)
+{
+    int fd = plu_open_listen_spec(L, open_tcp_listener);
     if (fd < 0)
         return plu_fail(L, -fd);
     struct plu_listener *l = lua_newuserdatauv(L, sizeof *l, 0);

@@ -126,8 +126,12 @@ void plu_close_socket(struct plu_socket *s);
 
 int plu_connect(lua_State *L);          /* socket.connect */
 int plu_listen(lua_State *L);           /* socket.listen */
-/* Argument 1 as a listen address (port, "ip:port", "[ip6]:port"). */
-void plu_check_listen_spec(lua_State *L, struct netaddr *addr, int *dual);
+/* Argument 1 as a listen address (port, "ip:port", "[ip6]:port"; a Lua
+   error when it is not one), opened by open(addr, dual).  A bare port
+   takes IPv6 and IPv4 (dual), or IPv4 alone where the machine has no
+   IPv6.  Returns the descriptor or a negated errno. */
+int plu_open_listen_spec(lua_State *L,
+                         int (*open)(const struct netaddr *addr, int dual));
 int plu_resolve(lua_State *L);          /* socket.resolve */
 int plu_udpserver(lua_State *L);        /* socket.udpserver */
 int plu_setpeer(lua_State *L);          /* s:setpeer */

@@ -33,16 +33,7 @@ static int bind_udp(const struct netaddr *addr, int dual)
 
 int plu_udpserver(lua_State *L)
 {
-    struct netaddr addr;
-    int dual;
-
-    plu_check_listen_spec(L, &addr, &dual);
-    int fd = bind_udp(&addr, dual);
-    if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
-        unsigned port = ntohs(((struct sockaddr_in6 *)&addr.ss)->sin6_port);
-        netaddr_parse_ip("0.0.0.0", port, &addr);
-        fd = bind_udp(&addr, 0);
-    }
+    int fd = plu_open_listen_spec(L, bind_udp);
     if (fd < 0)
         return plu_fail(L, -fd);
     struct plu_socket *s = plu_socket_push(L, fd, 1);
