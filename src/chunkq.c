@@ -29,6 +29,16 @@ struct chunk *chunk_new(const void *data, size_t len)
     return c;
 }
 
+struct chunk *chunk_trim(struct chunk *c, size_t len)
+{
+    struct chunk *fit = realloc(c, sizeof *c + len);
+    if (fit)
+        c = fit;
+    c->next = NULL;
+    c->len = len;
+    return c;
+}
+
 void chunkq_push_back(struct chunkq *q, struct chunk *c)
 {
     c->next = NULL;

@@ -27,6 +27,10 @@ void chunkq_clear(struct chunkq *q);
 /* A chunk holding a copy of data[0..len); NULL when out of memory. */
 struct chunk *chunk_new(const void *data, size_t len);
 
+/* A chunk received into a larger buffer, cut down to its first len bytes
+   (kept as it is if the smaller allocation fails); len set, unlinked. */
+struct chunk *chunk_trim(struct chunk *c, size_t len);
+
 void chunkq_push_back(struct chunkq *q, struct chunk *c);
 void chunkq_push_front(struct chunkq *q, struct chunk *c);
 /* The oldest chunk, removed (caller frees it with free()), or NULL. */

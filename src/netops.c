@@ -102,11 +102,7 @@ int net_recv_chunk(int fd, int timeout_ms, struct chunk **out)
             free(c);
             return (int)n;
         }
-        struct chunk *fit = realloc(c, sizeof *c + (size_t)n);
-        c = fit ? fit : c;
-        c->next = NULL;
-        c->len = (size_t)n;
-        *out = c;
+        *out = chunk_trim(c, (size_t)n);
         return (int)n;
     }
 }
@@ -159,11 +155,7 @@ int net_recvfrom_chunk(int fd, int timeout_ms, struct chunk **out,
             free(c);
             return (int)n;
         }
-        struct chunk *fit = realloc(c, sizeof *c + (size_t)n);
-        c = fit ? fit : c;
-        c->next = NULL;
-        c->len = (size_t)n;
-        *out = c;
+        *out = chunk_trim(c, (size_t)n);
         return (int)n;
     }
 }

@@ -587,11 +587,7 @@ int tls_recv_chunk(gnutls_session_t s, struct tls_io *io, int timeout_ms,
         free(c);
         return (int)n;
     }
-    struct chunk *fit = realloc(c, sizeof *c + (size_t)n);
-    c = fit ? fit : c;
-    c->next = NULL;
-    c->len = (size_t)n;
-    *out = c;
+    *out = chunk_trim(c, (size_t)n);
     return (int)n;
 }
 

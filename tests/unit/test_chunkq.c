@@ -79,6 +79,27 @@ START_TEST(empty_chunk_and_clear)
 }
 END_TEST
 
+/* A receive buffer of 64 KiB cut down to what arrived: the bytes stay,
+   the length is set, and the chunk goes into a queue like any other. */
+START_TEST(trim_keeps_the_bytes)
+{
+    struct chunkq q;
+    struct chunk *c = malloc(sizeof *c + 65536);
+    ck_assert_ptr_nonnull(c);
+    c->next = c;                       /* garbage that trim must clear */
+    memcpy(c->data, "hello", 5);
+    c = chunk_trim(c, 5);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(c->len, 5);
+    ck_assert_ptr_null(c->next);
+    ck_assert_mem_eq(c->data, "hello", 5);
+    chunkq_init(&q);
+    chunkq_push_back(&q, c);
+    ck_assert_uint_eq(q.bytes, 5);
+    chunkq_clear(&q);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chunkq");
@@ -87,6 +108,7 @@ int main(void)
     tcase_add_test(tc, fifo_order);
     tcase_add_test(tc, unrecv_goes_first);
     tcase_add_test(tc, empty_chunk_and_clear);
+    tcase_add_test(tc, trim_keeps_the_bytes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
