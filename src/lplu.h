@@ -35,6 +35,10 @@ struct plu_fd {
     gnutls_session_t tls;
     struct tls_io *io;
     struct tls_creds *creds;
+    /* A connected stream is closed by linger_close (FIN, then input
+       drained); 'shut' once s:shutdown sent FIN (and close_notify). */
+    unsigned stream : 1;
+    unsigned shut : 1;
 };
 
 struct plu_fd *plu_fd_new(int fd);        /* NULL: fd closed, ENOMEM */

@@ -12,6 +12,7 @@
  * another, so the descriptor number outlives every worker using it.
  */
 #include "lplu.h"
+#include "linger.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -38,6 +39,8 @@ struct plu_fd *plu_fd_new(int fd)
     f->tls = NULL;
     f->io = NULL;
     f->creds = NULL;
+    f->stream = 0;
+    f->shut = 0;
     return f;
 }
 
@@ -49,6 +52,12 @@ void plu_fd_ref(struct plu_fd *f)
 void plu_fd_unref(struct plu_fd *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
+        if (f->stream) {
+            /* No job uses the descriptor or the session any more. */
+            linger_close(f->fd, f->tls, f->io, f->creds, f->shut);
+            free(f);
+            return;
+        }
         if (f->tls)
             gnutls_deinit(f->tls);
         if (f->io) {
@@ -148,6 +157,7 @@ struct plu_socket *plu_socket_push(lua_State *L, int fd, int server)
     socklen_t tlen = sizeof type;
     getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen);
     s->udp = type == SOCK_DGRAM;
+    s->fd->stream = !s->udp;
     if (!s->udp) {
         int one = 1;   /* small messages go out at once, as users expect */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -190,10 +200,8 @@ void plu_close_socket(struct plu_socket *s)
 {
     if (!s->fd)
         return;
-    /* close_notify, if the kernel takes it now; only with no send in
-       flight, since one thread at a time may send on a session. */
-    if (s->fd->tls && !s->wjob)
-        tls_bye(s->fd->tls, s->fd->io);
+    /* close_notify and FIN are sent by the lingering close once the last
+       job has let go of the descriptor (one sender at a time). */
     if (s->rjob || s->wjob || s->hjob)
         shutdown(s->fd->fd, SHUT_RDWR);
     plu_fd_unref(s->fd);
@@ -815,9 +823,10 @@ static int sock_shutdown(lua_State *L)
         return plu_fail_word(L, "closed", "EBADF");
     /* TLS: close_notify first, if no send is in flight (one sender). */
     if (s->fd->tls && !s->wjob)
-        tls_bye(s->fd->tls, s->fd->io);
+        tls_bye(s->fd->tls, s->fd->io, 0);
     if (shutdown(s->fd->fd, SHUT_WR) < 0)
         return plu_fail(L, errno);
+    s->fd->shut = 1;
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -633,10 +633,16 @@ int tls_send_all(gnutls_session_t s, struct tls_io *io, const void *buf,
     return 0;
 }
 
-void tls_bye(gnutls_session_t s, struct tls_io *io)
+int tls_bye(gnutls_session_t s, struct tls_io *io, int timeout_ms)
 {
-    io->send_timeout_ms = 0;
-    gnutls_bye(s, GNUTLS_SHUT_WR);
+    int rc;
+    io->send_timeout_ms = timeout_ms;
+    io->send_timed_out = 0;
+    do {
+        rc = gnutls_bye(s, GNUTLS_SHUT_WR);
+    } while (rc == GNUTLS_E_INTERRUPTED ||
+             (rc == GNUTLS_E_AGAIN && !io->send_timed_out));
+    return rc;
 }
 
 void *tls_session_data(gnutls_session_t s, size_t *len)

@@ -97,8 +97,10 @@ enum tls_held {
 int tls_send_all(gnutls_session_t s, struct tls_io *io, const void *buf,
                  size_t len, int timeout_ms, int *held, size_t *sent);
 
-/* Send close_notify if the kernel takes it now; never waits. */
-void tls_bye(gnutls_session_t s, struct tls_io *io);
+/* Send close_notify, waiting up to timeout_ms for room (0: never wait).
+   0 once it is out, GNUTLS_E_AGAIN if it is still held (call again to
+   finish), or another GnuTLS error. */
+int tls_bye(gnutls_session_t s, struct tls_io *io, int timeout_ms);
 
 /* Session data to resume with later (malloc'd), or NULL. */
 void *tls_session_data(gnutls_session_t s, size_t *len);
