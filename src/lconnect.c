@@ -33,6 +33,7 @@ struct connect_job {
     pthread_mutex_t mu;         /* guards fds[] and cancelled */
     int fds[MAX_ATTEMPTS];      /* attempts in flight; -1 when free */
     int cancelled;
+    struct park_reg reg;        /* a literal's wait on fds[0] */
     int type;                   /* SOCK_STREAM or SOCK_DGRAM */
     char *host;                 /* NULL when started on the Lua thread */
     unsigned port;
@@ -70,8 +71,11 @@ static int add_attempt(struct connect_job *c, int fd, int *slot)
 static void end_attempt(struct connect_job *c, int slot, int keep)
 {
     pthread_mutex_lock(&c->mu);
-    if (!keep)
+    if (!keep) {
+        if (slot == 0)
+            park_reg_release(&c->reg);
         close(c->fds[slot]);
+    }
     c->fds[slot] = -1;
     pthread_mutex_unlock(&c->mu);
 }
@@ -224,18 +228,34 @@ static void connect_work(struct pool_job *job)
     freeaddrinfo(list);
 }
 
-/* For an IP literal whose connect was started on the Lua thread. */
-static void finish_work(struct pool_job *job)
+/* For an IP literal whose connect was started on the Lua thread: a
+   parked wait until the socket is writable (connected, or failed). */
+static int finish_step(struct pool_job *job)
 {
     struct connect_job *c = (struct connect_job *)job;
-    int rc = net_connect_finish(c->fds[0], -1);
-    c->rc = rc < 0 ? rc : c->fds[0];
-    end_attempt(c, 0, rc == 0);
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(c->fds[0], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    c->rc = err ? -err : c->fds[0];
+    end_attempt(c, 0, err == 0);
+    return POOL_DONE;
+}
+
+/* Parked or queued, and ended: the attempt (a literal's) is closed at
+   once, not when the completion is taken. */
+static void connect_abort(struct pool_job *job, int err)
+{
+    struct connect_job *c = (struct connect_job *)job;
+    c->rc = err;
+    if (c->fds[0] >= 0)
+        end_attempt(c, 0, 0);
 }
 
 static void connect_destroy(struct pool_job *job)
 {
     struct connect_job *c = (struct connect_job *)job;
+    park_reg_release(&c->reg);
     if (c->rc >= 0)
         close(c->rc);           /* connected, but nobody took it */
     for (int i = 0; i < MAX_ATTEMPTS; i++)
@@ -247,21 +267,35 @@ static void connect_destroy(struct pool_job *job)
 }
 
 static const struct pool_job_ops connect_ops = {
-    connect_work, connect_cancel, connect_destroy
+    .work = connect_work,
+    .cancel = connect_cancel,
+    .abort = connect_abort,
+    .destroy = connect_destroy,
 };
 static const struct pool_job_ops finish_ops = {
-    finish_work, connect_cancel, connect_destroy
+    .step = finish_step,
+    .abort = connect_abort,
+    .destroy = connect_destroy,
 };
 
-static struct connect_job *new_job(lua_State *L, const struct pool_job_ops *ops)
+/* A job for ops; 'fd' (may be -1) is its first attempt, closed here if
+   there is no memory for the job. */
+static struct connect_job *new_job(lua_State *L, const struct pool_job_ops *ops,
+                                   int fd)
 {
     struct connect_job *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        if (fd >= 0)
+            close(fd);
         luaL_error(L, "not enough memory");
-    pool_job_init(&c->base, ops, POOL_CONNECT, plu_state(L)->loop);
+    }
+    pool_job_init(&c->base, ops, ops == &finish_ops ? POOL_WAIT : POOL_CONNECT,
+                  plu_state(L)->loop);
     pthread_mutex_init(&c->mu, NULL);
+    park_reg_init(&c->reg);
     for (int i = 0; i < MAX_ATTEMPTS; i++)
         c->fds[i] = -1;
+    c->fds[0] = fd;
     c->rc = -EINPROGRESS;
     return c;
 }
@@ -270,23 +304,30 @@ static struct connect_job *new_job(lua_State *L, const struct pool_job_ops *ops)
  * socket.connect
  * ---------------------------------------------------------------------- */
 
-#define BOX_INDEX 4   /* host, port, kind, box */
+#define BOX_INDEX  4   /* host, port, kind, box, socket */
+#define SOCK_INDEX 5
 
+/* Returns the socket at SOCK_INDEX, made (closed) before any descriptor
+   existed, or the failure. */
 static int connect_k(lua_State *L, int status, lua_KContext ctx)
 {
     struct pool_job **box = lua_touserdata(L, BOX_INDEX);
+    struct plu_socket *s = lua_touserdata(L, SOCK_INDEX);
     struct connect_job *c = (struct connect_job *)*box;
     (void)status;
     if (!pool_job_isdone(&c->base))
         return plu_await(L, &c->base, ctx, connect_k);
     int rc = c->rc, gai = c->gai;
-    c->rc = -ECANCELED;         /* the descriptor is ours now */
     plu_finish(L, &c->base);
+    if (rc >= 0) {
+        c->rc = -ECANCELED;     /* the descriptor is the socket's now */
+        plu_socket_open(L, s, rc, 0, &c->reg);
+        s->udp = ctx == SOCK_DGRAM;
+    }
     *box = NULL;
     pool_job_unref(&c->base);
     if (rc >= 0) {
-        struct plu_socket *s = plu_socket_push(L, rc, 0);
-        s->udp = ctx == SOCK_DGRAM;
+        lua_settop(L, SOCK_INDEX);
         return 1;
     }
     if (gai != 0 && gai != EAI_SYSTEM)
@@ -301,27 +342,30 @@ unsigned plu_checkport(lua_State *L, int arg)
     return (unsigned)port;
 }
 
-/* An IP literal: connect on this thread, and wait on a worker only if
-   the handshake is still under way. */
+/* An IP literal: connect on this thread, and wait (parked) only if the
+   handshake is still under way. */
 static int connect_literal(lua_State *L, struct netaddr *addr, int type,
                            struct pool_job **box)
 {
+    struct plu_socket *s = lua_touserdata(L, SOCK_INDEX);
     int fd = net_socket(addr->ss.ss_family, type);
     if (fd < 0)
         return plu_fail(L, -fd);
     int rc = net_connect_start(fd, (struct sockaddr *)&addr->ss, addr->len);
     if (rc == 0) {
-        struct plu_socket *s = plu_socket_push(L, fd, 0);
+        /* Connected at once (UDP, often loopback): no waiting. */
+        plu_socket_open(L, s, fd, 0, NULL);
         s->udp = type == SOCK_DGRAM;
+        lua_settop(L, SOCK_INDEX);
         return 1;
     }
     if (rc != -EINPROGRESS) {
         close(fd);
         return plu_fail(L, -rc);
     }
-    struct connect_job *c = new_job(L, &finish_ops);
-    c->fds[0] = fd;
+    struct connect_job *c = new_job(L, &finish_ops, fd);
     *box = &c->base;
+    pool_job_wait_fd(&c->base, &c->reg, fd, POLLOUT);
     plu_start(L, &c->base);
     return connect_k(L, LUA_OK, type);
 }
@@ -329,7 +373,7 @@ static int connect_literal(lua_State *L, struct netaddr *addr, int type,
 int plu_connect(lua_State *L)
 {
     static const char *const kinds[] = { "tcp", "udp", NULL };
-    const char *host = luaL_checkstring(L, 1);
+    const char *host = plu_checkcstring(L, 1, NULL);
     unsigned port = plu_checkport(L, 2);
     int type = luaL_checkoption(L, 3, "tcp", kinds) == 1 ? SOCK_DGRAM
                                                           : SOCK_STREAM;
@@ -337,16 +381,17 @@ int plu_connect(lua_State *L)
 
     lua_settop(L, 3);
     struct pool_job **box = plu_push_box(L, 1);
+    plu_socket_new(L);
     if (netaddr_parse_ip(host, port, &addr) == 0)
         return connect_literal(L, &addr, type, box);
 
-    struct connect_job *c = new_job(L, &connect_ops);
-    *box = &c->base;
+    struct connect_job *c = new_job(L, &connect_ops, -1);
+    *box = &c->base;            /* the box frees it, whatever raises */
     c->host = strdup(host);
-    c->port = port;
-    c->type = type;
     if (!c->host)
         return luaL_error(L, "not enough memory");
+    c->port = port;
+    c->type = type;
     plu_start(L, &c->base);
     return connect_k(L, LUA_OK, type);
 }

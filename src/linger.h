@@ -11,7 +11,8 @@
  * LINGER_MS, and only then close(2).
  *
  * What can be done at once is done on the calling thread without waiting;
- * the rest is a job nobody waits for.  No Lua here.
+ * the rest is a parked job nobody waits for: it costs no thread while the
+ * peer is silent.  No Lua here.
  */
 #ifndef PLUTO_LINGER_H
 #define PLUTO_LINGER_H
@@ -23,10 +24,13 @@
 /* How long a closed stream may wait for its peer's end of stream. */
 #define LINGER_MS 5000
 
-/* Close fd gracefully; takes over the descriptor and, for TLS, the
-   session, its transport and its credential reference (any may be NULL).
-   'shut' says our side already sent FIN (and close_notify). */
-void linger_close(int fd, gnutls_session_t tls, struct tls_io *io,
-                  struct tls_creds *creds, int shut);
+struct park_reg;
+
+/* Close fd gracefully; takes over the descriptor, its registration with
+   the pollers and, for TLS, the session, its transport and its credential
+   reference (those may be NULL).  'shut' says our side already sent FIN
+   (and close_notify). */
+void linger_close(int fd, struct park_reg *reg, gnutls_session_t tls,
+                  struct tls_io *io, struct tls_creds *creds, int shut);
 
 #endif

@@ -30,33 +30,34 @@ static struct plu_listener *check_listener(lua_State *L, int idx)
  * ---------------------------------------------------------------------- */
 
 /* Parse argument 1 into an address, raising for a caller's mistake. */
-static void check_listen_spec(lua_State *L, struct netaddr *addr, int *dual)
+static void check_listen_spec(lua_State *L, int arg, struct netaddr *addr,
+                              int *dual)
 {
     char spec[128];
     int rc;
-    if (lua_type(L, 1) == LUA_TNUMBER) {
+    if (lua_type(L, arg) == LUA_TNUMBER) {
         lua_Integer port;
-        luaL_argcheck(L, lua_isinteger(L, 1), 1, "port must be an integer");
-        port = lua_tointeger(L, 1);
-        luaL_argcheck(L, port >= 0 && port <= 65535, 1, "port out of range");
+        luaL_argcheck(L, lua_isinteger(L, arg), arg, "port must be an integer");
+        port = lua_tointeger(L, arg);
+        luaL_argcheck(L, port >= 0 && port <= 65535, arg, "port out of range");
         snprintf(spec, sizeof spec, "%d", (int)port);
     } else {
         size_t len;
-        const char *s = luaL_checklstring(L, 1, &len);
-        luaL_argcheck(L, len < sizeof spec, 1, "address too long");
+        const char *s = plu_checkcstring(L, arg, &len);
+        luaL_argcheck(L, len < sizeof spec, arg, "address too long");
         memcpy(spec, s, len + 1);
     }
     rc = netaddr_parse_listen(spec, addr, dual);
-    luaL_argcheck(L, rc != -2, 1, "port out of range");
-    luaL_argcheck(L, rc == 0, 1, "not an IP address with a port");
+    luaL_argcheck(L, rc != -2, arg, "port out of range");
+    luaL_argcheck(L, rc == 0, arg, "not an IP address with a port");
 }
 
-int plu_open_listen_spec(lua_State *L,
+int plu_open_listen_spec(lua_State *L, int arg,
                          int (*open)(const struct netaddr *addr, int dual))
 {
     struct netaddr addr;
     int dual;
-    check_listen_spec(L, &addr, &dual);
+    check_listen_spec(L, arg, &addr, &dual);
     int fd = open(&addr, dual);
     if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
         /* No IPv6 on this machine: IPv4 only, same port. */
@@ -74,14 +75,16 @@ static int open_tcp_listener(const struct netaddr *addr, int dual)
 
 int plu_listen(lua_State *L)
 {
-    int fd = plu_open_listen_spec(L, open_tcp_listener);
-    if (fd < 0)
-        return plu_fail(L, -fd);
+    /* The handle first (closed): a memory error then leaves no port bound. */
+    lua_settop(L, 1);
     struct plu_listener *l = lua_newuserdatauv(L, sizeof *l, 0);
     l->fd = NULL;
     l->ajob = NULL;
     luaL_setmetatable(L, PLU_LISTENER_MT);
-    l->fd = plu_fd_new(fd);
+    int fd = plu_open_listen_spec(L, 1, open_tcp_listener);
+    if (fd < 0)
+        return plu_fail(L, -fd);
+    l->fd = plu_fd_new(fd, NULL);
     if (!l->fd)
         return luaL_error(L, "not enough memory");
     return 1;
@@ -97,15 +100,22 @@ struct accept_job {
     int rc;                     /* the new descriptor, or -errno */
 };
 
-static void accept_work(struct pool_job *job)
+/* On a poller once a client is pending (or on the caller's thread). */
+static int accept_step_job(struct pool_job *job)
 {
     struct accept_job *a = (struct accept_job *)job;
-    a->rc = net_accept_wait(a->fd->fd, -1);
+    a->rc = net_accept_now(a->fd->fd);
+    return a->rc == -EAGAIN ? POOL_AGAIN : POOL_DONE;
 }
 
-static void accept_cancel(struct pool_job *job)
+/* The listener's descriptor is let go of at once (a closed listener
+   frees its port now), not when the completion is taken. */
+static void accept_abort(struct pool_job *job, int err)
 {
-    shutdown(((struct accept_job *)job)->fd->fd, SHUT_RDWR);
+    struct accept_job *a = (struct accept_job *)job;
+    a->rc = err;
+    plu_fd_unref(a->fd);
+    a->fd = NULL;
 }
 
 static void accept_destroy(struct pool_job *job)
@@ -113,12 +123,15 @@ static void accept_destroy(struct pool_job *job)
     struct accept_job *a = (struct accept_job *)job;
     if (a->rc >= 0)
         close(a->rc);           /* accepted, but nobody took it */
-    plu_fd_unref(a->fd);
+    if (a->fd)
+        plu_fd_unref(a->fd);
     free(a);
 }
 
 static const struct pool_job_ops accept_ops = {
-    accept_work, accept_cancel, accept_destroy
+    .step = accept_step_job,
+    .abort = accept_abort,
+    .destroy = accept_destroy,
 };
 
 static void start_accept(lua_State *L, struct plu_listener *l)
@@ -130,6 +143,7 @@ static void start_accept(lua_State *L, struct plu_listener *l)
     plu_fd_ref(l->fd);
     a->fd = l->fd;
     a->rc = -EINPROGRESS;
+    pool_job_wait_fd(&a->base, &l->fd->reg, l->fd->fd, POLLIN);
     l->ajob = &a->base;
     plu_start(L, &a->base);
 }
@@ -138,14 +152,16 @@ static void start_accept(lua_State *L, struct plu_listener *l)
 static int take_accept(lua_State *L, struct plu_listener *l)
 {
     struct accept_job *a = (struct accept_job *)l->ajob;
+    plu_finish(L, &a->base);    /* may raise: the job keeps the client */
     int rc = a->rc;
     a->rc = -ECANCELED;         /* ours now, not the job's to close */
     l->ajob = NULL;
-    plu_finish(L, &a->base);
     pool_job_unref(&a->base);
     return rc;
 }
 
+/* Returns a socket handle made (closed) before the descriptor is taken
+   from the job or the kernel, so that a memory error loses no client. */
 static int accept_step(lua_State *L, int status, lua_KContext ctx)
 {
     struct plu_listener *l = check_listener(L, 1);
@@ -153,11 +169,14 @@ static int accept_step(lua_State *L, int status, lua_KContext ctx)
     (void)status;
     (void)ctx;
     for (;;) {
+        lua_settop(L, 1);
         if (l->ajob) {
             if (!pool_job_isdone(l->ajob))
                 return plu_await(L, l->ajob, 0, accept_step);
+            plu_socket_new(L);
             fd = take_accept(L, l);
         } else if (l->fd) {
+            plu_socket_new(L);
             fd = net_accept_now(l->fd->fd);
             if (fd == -EAGAIN) {
                 start_accept(L, l);
@@ -173,7 +192,7 @@ static int accept_step(lua_State *L, int status, lua_KContext ctx)
         }
         if (fd < 0)
             return plu_fail(L, -fd);
-        plu_socket_push(L, fd, 1);
+        plu_socket_open(L, lua_touserdata(L, 2), fd, 1, NULL);
         return 1;
     }
 }
@@ -206,7 +225,7 @@ static void close_listener(struct plu_listener *l)
     if (!l->fd)
         return;
     if (l->ajob)
-        shutdown(l->fd->fd, SHUT_RDWR);   /* wakes the accepting worker */
+        pool_job_cancel(l->ajob);     /* a waiting accept wakes at once */
     plu_fd_unref(l->fd);
     l->fd = NULL;
 }

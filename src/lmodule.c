@@ -116,11 +116,12 @@ static int l_stats(lua_State *L)
     pool_get_stats(st);
     lua_createtable(L, 0, POOL_NLANES);
     for (int i = 0; i < POOL_NLANES; i++) {
-        lua_createtable(L, 0, 5);
+        lua_createtable(L, 0, 6);
         set_int(L, "threads", st[i].threads);
         set_int(L, "idle", st[i].idle);
         set_int(L, "busy", st[i].busy);
         set_int(L, "queued", st[i].queued);
+        set_int(L, "parked", st[i].parked);
         set_int(L, "completed", (lua_Integer)st[i].completed);
         lua_setfield(L, -2, pool_lane_name((enum pool_lane)i));
     }

@@ -16,6 +16,7 @@
 #include "chunkq.h"
 #include "netaddr.h"
 #include "netops.h"
+#include "park.h"
 #include "pool.h"
 #include "tls.h"
 
@@ -29,6 +30,7 @@
 struct plu_fd {
     atomic_int refs;
     int fd;
+    struct park_reg reg;        /* fd's registration with the pollers */
     /* Set by the Lua thread once a handshake has succeeded, before any
        job using them starts; freed with the last reference, so after
        every worker has returned from GnuTLS. */
@@ -41,7 +43,9 @@ struct plu_fd {
     unsigned shut : 1;
 };
 
-struct plu_fd *plu_fd_new(int fd);        /* NULL: fd closed, ENOMEM */
+/* A shared descriptor for fd, taking over its registration *reg (may be
+   NULL); NULL when out of memory, fd then closed. */
+struct plu_fd *plu_fd_new(int fd, struct park_reg *reg);
 void plu_fd_ref(struct plu_fd *f);
 void plu_fd_unref(struct plu_fd *f);
 
@@ -100,6 +104,8 @@ struct plu_socket {
     struct pool_job *wjob;      /* send in flight, at most one */
     struct pool_job *hjob;      /* TLS handshake in flight: no other I/O */
     int timeout_ms;             /* -1: none */
+    long long rdeadline;        /* of the recv / send call in progress */
+    long long wdeadline;        /* (pool_now_ms; 0: none) */
     int family;
     int werr;                   /* last send job's outcome (0, -errno) */
     int werr_tls;               /* ... or its GnuTLS error */
@@ -114,8 +120,13 @@ struct plu_socket {
     unsigned tls : 1;
 };
 
-/* A new socket handle owning fd (closes fd on failure to allocate). */
-struct plu_socket *plu_socket_push(lua_State *L, int fd, int server);
+/* A new socket handle, closed, pushed on the stack: made before its
+   descriptor, so that a memory error leaves no descriptor open. */
+struct plu_socket *plu_socket_new(lua_State *L);
+/* Give that handle its descriptor (and the descriptor's registration,
+   may be NULL); on a memory error fd is closed and a Lua error raised. */
+void plu_socket_open(lua_State *L, struct plu_socket *s, int fd, int server,
+                     struct park_reg *reg);
 struct plu_socket *plu_socket_check(lua_State *L, int idx);
 
 int plu_open_socket(lua_State *L);      /* registers the metatable */
@@ -130,11 +141,11 @@ void plu_close_socket(struct plu_socket *s);
 
 int plu_connect(lua_State *L);          /* socket.connect */
 int plu_listen(lua_State *L);           /* socket.listen */
-/* Argument 1 as a listen address (port, "ip:port", "[ip6]:port"; a Lua
+/* Argument 'arg' as a listen address (port, "ip:port", "[ip6]:port"; a Lua
    error when it is not one), opened by open(addr, dual).  A bare port
    takes IPv6 and IPv4 (dual), or IPv4 alone where the machine has no
    IPv6.  Returns the descriptor or a negated errno. */
-int plu_open_listen_spec(lua_State *L,
+int plu_open_listen_spec(lua_State *L, int arg,
                          int (*open)(const struct netaddr *addr, int dual));
 int plu_resolve(lua_State *L);          /* socket.resolve */
 int plu_udpserver(lua_State *L);        /* socket.udpserver */
@@ -144,6 +155,9 @@ int plu_setpeer(lua_State *L);          /* s:setpeer */
 
 /* Milliseconds on the monotonic clock. */
 double plu_now_ms(void);
+/* Argument 'arg' as a string that can become a C string: a Lua error
+   naming it if it holds a NUL byte.  len may be NULL. */
+const char *plu_checkcstring(lua_State *L, int arg, size_t *len);
 /* Check that argument 'arg' is an integer port 0..65535. */
 unsigned plu_checkport(lua_State *L, int arg);
 

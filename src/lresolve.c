@@ -60,7 +60,8 @@ static void resolve_destroy(struct pool_job *job)
 
 /* No cancel: a running getaddrinfo cannot be stopped. */
 static const struct pool_job_ops resolve_ops = {
-    resolve_work, NULL, resolve_destroy
+    .work = resolve_work,
+    .destroy = resolve_destroy,
 };
 
 #define BOX_INDEX 3   /* host, family, box */

@@ -27,15 +27,22 @@
  * Shared descriptors
  * ---------------------------------------------------------------------- */
 
-struct plu_fd *plu_fd_new(int fd)
+struct plu_fd *plu_fd_new(int fd, struct park_reg *reg)
 {
     struct plu_fd *f = malloc(sizeof *f);
     if (!f) {
+        if (reg)
+            park_reg_release(reg);
         close(fd);
         return NULL;
     }
     atomic_init(&f->refs, 1);
     f->fd = fd;
+    park_reg_init(&f->reg);
+    if (reg) {
+        f->reg = *reg;          /* the registration moves with the fd */
+        park_reg_init(reg);
+    }
     f->tls = NULL;
     f->io = NULL;
     f->creds = NULL;
@@ -51,24 +58,16 @@ void plu_fd_ref(struct plu_fd *f)
 
 void plu_fd_unref(struct plu_fd *f)
 {
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1) {
-        if (f->stream) {
-            /* No job uses the descriptor or the session any more. */
-            linger_close(f->fd, f->tls, f->io, f->creds, f->shut);
-            free(f);
-            return;
-        }
-        if (f->tls)
-            gnutls_deinit(f->tls);
-        if (f->io) {
-            free(f->io->pre);
-            free(f->io);
-        }
-        if (f->creds)
-            tls_creds_put(f->creds);
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    /* No job uses the descriptor or the session any more. */
+    if (f->stream) {
+        linger_close(f->fd, &f->reg, f->tls, f->io, f->creds, f->shut);
+    } else {
+        park_reg_release(&f->reg);
         close(f->fd);
-        free(f);
     }
+    free(f);
 }
 
 /* ------------------------------------------------------------------------
@@ -142,14 +141,23 @@ static int fail_rc(lua_State *L, int rc)
  * Handles
  * ---------------------------------------------------------------------- */
 
-struct plu_socket *plu_socket_push(lua_State *L, int fd, int server)
+/* A handle is made closed, before its descriptor exists, and opened
+   afterwards, as liolib.c does with files: a memory error while making
+   it then leaves no descriptor open. */
+struct plu_socket *plu_socket_new(lua_State *L)
 {
     struct plu_socket *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     chunkq_init(&s->rq);
     s->timeout_ms = -1;
     luaL_setmetatable(L, PLU_SOCKET_MT);
-    s->fd = plu_fd_new(fd);
+    return s;
+}
+
+void plu_socket_open(lua_State *L, struct plu_socket *s, int fd, int server,
+                     struct park_reg *reg)
+{
+    s->fd = plu_fd_new(fd, reg);
     if (!s->fd)
         luaL_error(L, "not enough memory");
     s->server = server != 0;
@@ -166,7 +174,6 @@ struct plu_socket *plu_socket_push(lua_State *L, int fd, int server)
     socklen_t len = sizeof ss;
     s->family = getsockname(fd, (struct sockaddr *)&ss, &len) == 0
                     ? ss.ss_family : AF_UNSPEC;
-    return s;
 }
 
 struct plu_socket *plu_socket_check(lua_State *L, int idx)
@@ -185,25 +192,31 @@ static void set_peer(struct plu_socket *s, const struct sockaddr_storage *from,
     s->has_peer = 1;
 }
 
-/* Drop the handle's hold on a finished job. */
+/* Drop the handle's hold on a finished job.  plu_finish may raise (a
+   memory error): the job then stays in its slot, to be taken again. */
 static void release_job(lua_State *L, struct pool_job **slot)
 {
     struct pool_job *job = *slot;
-    *slot = NULL;
     plu_finish(L, job);
+    *slot = NULL;
     pool_job_unref(job);
 }
 
-/* The one path for close, __close and __gc: wake the workers by shutting
-   the descriptor, then let go of it; jobs keep their own references. */
+/* The one path for close, __close and __gc: end the jobs in flight, so
+   that every waiter wakes (a parked one completes at once; a handshake
+   blocked on its peer is woken by shutting the descriptor down), then
+   let go of the descriptor; jobs keep their own references, and the last
+   one closes it (gracefully, see linger.h). */
 void plu_close_socket(struct plu_socket *s)
 {
     if (!s->fd)
         return;
-    /* close_notify and FIN are sent by the lingering close once the last
-       job has let go of the descriptor (one sender at a time). */
-    if (s->rjob || s->wjob || s->hjob)
-        shutdown(s->fd->fd, SHUT_RDWR);
+    if (s->rjob)
+        pool_job_cancel(s->rjob);
+    if (s->wjob)
+        pool_job_cancel(s->wjob);
+    if (s->hjob)
+        pool_job_cancel(s->hjob);
     plu_fd_unref(s->fd);
     s->fd = NULL;
     s->eof = 1;
@@ -265,7 +278,6 @@ static int sock_tostring(lua_State *L)
 struct recv_job {
     struct pool_job base;
     struct plu_fd *fd;
-    int timeout_ms;
     int rc;                    /* bytes, 0 at end of stream, or -errno */
     int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
     struct chunk *chunk;
@@ -274,16 +286,15 @@ struct recv_job {
     socklen_t fromlen;
 };
 
-/* The receive on either transport; GnuTLS's outcomes become errno style,
-   a timeout (GNUTLS_E_AGAIN) as -ETIMEDOUT. */
-static int receive(struct plu_fd *f, int timeout_ms, struct chunk **out,
-                   int *tlserr)
+/* The receive on either transport, without waiting; GnuTLS's outcomes
+   become errno style, nothing there yet (GNUTLS_E_AGAIN) -EAGAIN. */
+static int receive(struct plu_fd *f, struct chunk **out, int *tlserr)
 {
     if (!f->tls)
-        return net_recv_chunk(f->fd, timeout_ms, out);
-    int n = tls_recv_chunk(f->tls, f->io, timeout_ms, out);
+        return net_recv_chunk_now(f->fd, out);
+    int n = tls_recv_chunk(f->tls, f->io, 0, out);
     if (n == GNUTLS_E_AGAIN)
-        return -ETIMEDOUT;
+        return -EAGAIN;
     if (n < 0) {
         *tlserr = n;
         return -EPROTO;
@@ -291,32 +302,51 @@ static int receive(struct plu_fd *f, int timeout_ms, struct chunk **out,
     return n;
 }
 
-static void recv_work(struct pool_job *job)
+/* On a poller once the descriptor is readable (or on the caller's
+   thread, outside coroutines).  A TLS record that has only partly
+   arrived stays inside GnuTLS for the next step. */
+static int recv_step_job(struct pool_job *job)
 {
     struct recv_job *r = (struct recv_job *)job;
     if (r->udp)
-        r->rc = net_recvfrom_chunk(r->fd->fd, r->timeout_ms, &r->chunk,
-                                   &r->from, &r->fromlen);
+        r->rc = net_recvfrom_chunk_now(r->fd->fd, &r->chunk, &r->from,
+                                       &r->fromlen);
     else
-        r->rc = receive(r->fd, r->timeout_ms, &r->chunk, &r->tlserr);
+        r->rc = receive(r->fd, &r->chunk, &r->tlserr);
+    return r->rc == -EAGAIN ? POOL_AGAIN : POOL_DONE;
 }
 
-static void recv_cancel(struct pool_job *job)
+/* The descriptor is let go of at once, not when the completion is
+   taken: a socket closed or collected while its receive was parked must
+   close now, even if no scheduler ever polls again. */
+static void recv_abort(struct pool_job *job, int err)
 {
-    shutdown(((struct recv_job *)job)->fd->fd, SHUT_RDWR);
+    struct recv_job *r = (struct recv_job *)job;
+    r->rc = err;
+    plu_fd_unref(r->fd);
+    r->fd = NULL;
 }
 
 static void recv_destroy(struct pool_job *job)
 {
     struct recv_job *r = (struct recv_job *)job;
     free(r->chunk);
-    plu_fd_unref(r->fd);
+    if (r->fd)
+        plu_fd_unref(r->fd);
     free(r);
 }
 
 static const struct pool_job_ops recv_ops = {
-    recv_work, recv_cancel, recv_destroy
+    .step = recv_step_job,
+    .abort = recv_abort,
+    .destroy = recv_destroy,
 };
+
+/* The deadline of a call that began at 'since' (0: no limit). */
+static long long deadline_of(struct plu_socket *s, long long since)
+{
+    return s->timeout_ms < 0 ? 0 : since + s->timeout_ms;
+}
 
 static int start_recv(lua_State *L, struct plu_socket *s)
 {
@@ -326,8 +356,9 @@ static int start_recv(lua_State *L, struct plu_socket *s)
     pool_job_init(&r->base, &recv_ops, POOL_WAIT, plu_state(L)->loop);
     plu_fd_ref(s->fd);
     r->fd = s->fd;
-    r->timeout_ms = s->timeout_ms;
     r->udp = s->udp;
+    pool_job_wait_fd(&r->base, &s->fd->reg, s->fd->fd, POLLIN);
+    pool_job_set_deadline(&r->base, s->rdeadline);
     s->rjob = &r->base;
     plu_start(L, &r->base);
     return 0;
@@ -359,6 +390,50 @@ static int take_recv(lua_State *L, struct plu_socket *s)
     return 0;
 }
 
+/* recv's result: the bytes (counted as progress for retry_later). */
+static int push_bytes(lua_State *L, const char *data, size_t len)
+{
+    plu_state(L)->received++;
+    lua_pushlstring(L, data, len);
+    return 1;
+}
+
+/* The oldest buffered chunk; it leaves the queue only once it is a Lua
+   string, so that a memory error loses nothing. */
+static int push_queued(lua_State *L, struct plu_socket *s)
+{
+    const struct chunk *c = chunkq_peek(&s->rq);
+    push_bytes(L, c->data, c->len);
+    free(chunkq_pop(&s->rq));
+    return 1;
+}
+
+static int push_scratch(lua_State *L)
+{
+    lua_pushlstring(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2));
+    return 1;
+}
+
+/* Bytes just taken from the kernel into the scratch buffer become the
+   result; should making the string fail, they go to the receive buffer
+   (empty, since the fast path runs only then) before the error goes on. */
+static int push_received(lua_State *L, struct plu_socket *s, char *buf,
+                         size_t len)
+{
+    lua_pushcfunction(L, push_scratch);
+    lua_pushlightuserdata(L, buf);
+    lua_pushinteger(L, (lua_Integer)len);
+    int rc = lua_pcall(L, 2, 1, 0);
+    if (rc == LUA_OK) {
+        plu_state(L)->received++;
+        return 1;
+    }
+    struct chunk *c = chunk_new(buf, len);
+    if (c)
+        chunkq_push_back(&s->rq, c);
+    return lua_error(L);
+}
+
 /* Receive what the kernel holds now into the scratch buffer (a datagram
    also records its sender); -EAGAIN when there is nothing. */
 static long recv_now(lua_State *L, struct plu_socket *s, char **data)
@@ -375,21 +450,6 @@ static long recv_now(lua_State *L, struct plu_socket *s, char **data)
     return n;
 }
 
-/* recv's result: the bytes (counted as progress for retry_later). */
-static int push_bytes(lua_State *L, const char *data, size_t len)
-{
-    plu_state(L)->received++;
-    lua_pushlstring(L, data, len);
-    return 1;
-}
-
-static int push_chunk(lua_State *L, struct chunk *c)
-{
-    push_bytes(L, c->data, c->len);
-    free(c);
-    return 1;
-}
-
 /* The fast paths: what the socket can deliver without waiting.  Return
    recv's result count, or 0 when there is nothing yet. */
 static int recv_tls_now(lua_State *L, struct plu_socket *s)
@@ -401,10 +461,12 @@ static int recv_tls_now(lua_State *L, struct plu_socket *s)
         return 0;
     struct chunk *c;
     int tlserr = 0;
-    int rc = receive(s->fd, 0, &c, &tlserr);
-    if (rc > 0)
-        return push_chunk(L, c);
-    if (rc == -ETIMEDOUT)
+    int rc = receive(s->fd, &c, &tlserr);
+    if (rc > 0) {
+        chunkq_push_back(&s->rq, c);
+        return push_queued(L, s);
+    }
+    if (rc == -EAGAIN)
         return 0;
     s->eof = 1;
     if (rc == 0) {
@@ -419,7 +481,7 @@ static int recv_plain_now(lua_State *L, struct plu_socket *s)
     char *buf;
     long n = recv_now(L, s, &buf);
     if (n > 0 || (n == 0 && s->udp))
-        return push_bytes(L, buf, (size_t)n);
+        return push_received(L, s, buf, (size_t)n);
     if (n == -EAGAIN)
         return 0;
     s->eof = !s->udp;
@@ -477,9 +539,8 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
             if (n)
                 return n;
         }
-        struct chunk *c = chunkq_pop(&s->rq);
-        if (c)
-            return push_chunk(L, c);
+        if (chunkq_peek(&s->rq))
+            return push_queued(L, s);
         if (!s->fd || s->eof) {
             lua_pushnil(L);
             return 1;
@@ -496,7 +557,10 @@ static int recv_step(lua_State *L, int status, lua_KContext ctx)
 
 static int sock_recv(lua_State *L)
 {
+    struct plu_socket *s = plu_socket_check(L, 1);
     lua_settop(L, 1);
+    /* A limit counts from the call, whatever it waits for. */
+    s->rdeadline = deadline_of(s, pool_now_ms());
     return recv_step(L, LUA_OK, 0);
 }
 
@@ -513,13 +577,18 @@ static int sock_peek(lua_State *L)
     }
     c = chunkq_peek(&s->rq);
     if (!c && s->fd && !s->eof && !s->rjob && !s->hjob && !s->fd->tls) {
-        /* Whatever the kernel holds now becomes the next chunk. */
-        char *buf;
-        long n = recv_now(L, s, &buf);
-        if (n > 0 || (n == 0 && s->udp)) {
-            struct chunk *nc = chunk_new(buf, (size_t)n);
-            if (!nc)
-                return luaL_error(L, "not enough memory");
+        /* Whatever the kernel holds now becomes the next chunk (read into
+           a chunk made first, so that nothing read can be lost). */
+        struct chunk *nc;
+        struct sockaddr_storage from;
+        socklen_t len;
+        int n = s->udp ? net_recvfrom_chunk_now(s->fd->fd, &nc, &from, &len)
+                       : net_recv_chunk_now(s->fd->fd, &nc);
+        if (n == -ENOMEM)
+            return luaL_error(L, "not enough memory");
+        if (nc) {
+            if (s->udp)
+                set_peer(s, &from, len);
             chunkq_push_back(&s->rq, nc);
             c = nc;
         } else if (n != -EAGAIN && !s->udp) {
@@ -537,6 +606,8 @@ static int sock_unrecv(lua_State *L)
     struct plu_socket *s = plu_socket_check(L, 1);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
+    if (!s->fd)
+        return 0;               /* closed: nothing is buffered any more */
     struct chunk *c = chunk_new(data, len);
     if (!c)
         return luaL_error(L, "not enough memory");
@@ -551,7 +622,6 @@ static int sock_unrecv(lua_State *L)
 struct send_job {
     struct pool_job base;
     struct plu_fd *fd;
-    int timeout_ms;
     int rc;
     int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
     int held;                  /* TLS: what GnuTLS holds (enum tls_held) */
@@ -563,15 +633,22 @@ struct send_job {
     char data[];               /* the job's own copy of what is left */
 };
 
-/* The send on either transport, errno style (see receive). */
+/* Send what the kernel takes now, on either transport: 0 when all of it
+   went, -EAGAIN when *sent bytes went and the rest must wait for room,
+   or a failure (errno style; a GnuTLS error as -EPROTO and *tlserr). */
 static int transmit(struct plu_fd *f, const char *data, size_t len,
-                    int timeout_ms, int *held, size_t *sent, int *tlserr)
+                    int *held, size_t *sent, int *tlserr)
 {
-    if (!f->tls)
-        return net_send_all(f->fd, data, len, timeout_ms, sent);
-    int rc = tls_send_all(f->tls, f->io, data, len, timeout_ms, held, sent);
+    if (!f->tls) {
+        long n = net_send_now(f->fd, data, len);
+        if (n < 0)
+            return (int)n;
+        *sent = (size_t)n;
+        return *sent == len ? 0 : -EAGAIN;
+    }
+    int rc = tls_send_all(f->tls, f->io, data, len, 0, held, sent);
     if (rc == GNUTLS_E_AGAIN)
-        return -ETIMEDOUT;
+        return -EAGAIN;
     if (rc < 0) {
         *tlserr = rc;
         return -EPROTO;
@@ -579,33 +656,44 @@ static int transmit(struct plu_fd *f, const char *data, size_t len,
     return 0;
 }
 
-static void send_work(struct pool_job *job)
+/* On a poller once there is room (or on the caller's thread, outside
+   coroutines). */
+static int send_step_job(struct pool_job *job)
 {
     struct send_job *w = (struct send_job *)job;
     if (w->udp) {
         w->rc = net_sendto(w->fd->fd, w->data, w->len,
                            w->has_to ? (struct sockaddr *)&w->to.ss : NULL,
-                           w->to.len, w->timeout_ms);
-        return;
+                           w->to.len, 0);
+        return w->rc == -EAGAIN ? POOL_AGAIN : POOL_DONE;
     }
-    w->rc = transmit(w->fd, w->data, w->len, w->timeout_ms, &w->held,
-                     &w->sent, &w->tlserr);
+    size_t n = 0;
+    w->rc = transmit(w->fd, w->data + w->sent, w->len - w->sent, &w->held, &n,
+                     &w->tlserr);
+    w->sent += n;
+    return w->rc == -EAGAIN ? POOL_AGAIN : POOL_DONE;
 }
 
-static void send_cancel(struct pool_job *job)
+static void send_abort(struct pool_job *job, int err)
 {
-    shutdown(((struct send_job *)job)->fd->fd, SHUT_RDWR);
+    struct send_job *w = (struct send_job *)job;
+    w->rc = err;
+    plu_fd_unref(w->fd);        /* at once: see recv_abort */
+    w->fd = NULL;
 }
 
 static void send_destroy(struct pool_job *job)
 {
     struct send_job *w = (struct send_job *)job;
-    plu_fd_unref(w->fd);
+    if (w->fd)
+        plu_fd_unref(w->fd);
     free(w);
 }
 
 static const struct pool_job_ops send_ops = {
-    send_work, send_cancel, send_destroy
+    .step = send_step_job,
+    .abort = send_abort,
+    .destroy = send_destroy,
 };
 
 static int send_step(lua_State *L, int status, lua_KContext ctx);
@@ -620,7 +708,8 @@ static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
     pool_job_init(&w->base, &send_ops, POOL_WAIT, plu_state(L)->loop);
     plu_fd_ref(s->fd);
     w->fd = s->fd;
-    w->timeout_ms = s->timeout_ms;
+    pool_job_wait_fd(&w->base, &s->fd->reg, s->fd->fd, POLLOUT);
+    pool_job_set_deadline(&w->base, s->wdeadline);
     w->rc = 0;
     w->tlserr = 0;
     w->held = held;
@@ -702,37 +791,27 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             ctx = start_send(L, s, data, len, TLS_HELD_NONE);
             continue;
         }
-        if (s->fd->tls) {
-            /* Fast path: what the kernel takes without waiting. */
-            size_t sent;
-            int tlserr = 0, held = s->tls_held;
-            int rc = transmit(s->fd, data, len, 0, &held, &sent, &tlserr);
-            s->tls_held = TLS_HELD_NONE;    /* a job takes it over */
-            if (rc == 0) {
-                lua_pushboolean(L, 1);
-                return 1;
-            }
-            if (rc != -ETIMEDOUT)
-                return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
-            ctx = start_send(L, s, data + sent, len - sent, held);
-            continue;
-        }
-        long n = net_send_now(s->fd->fd, data, len);
-        if (n < 0)
-            return fail_rc(L, (int)n);
-        if ((size_t)n == len) {
+        /* Fast path: what the kernel takes without waiting. */
+        size_t sent = 0;
+        int tlserr = 0, held = s->tls_held;
+        int rc = transmit(s->fd, data, len, &held, &sent, &tlserr);
+        s->tls_held = TLS_HELD_NONE;    /* a job takes it over */
+        if (rc == 0) {
             lua_pushboolean(L, 1);
             return 1;
         }
-        ctx = start_send(L, s, data + n, len - (size_t)n, TLS_HELD_NONE);
+        if (rc != -EAGAIN)
+            return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+        ctx = start_send(L, s, data + sent, len - sent, held);
     }
 }
 
 static int sock_send(lua_State *L)
 {
-    plu_socket_check(L, 1);
+    struct plu_socket *s = plu_socket_check(L, 1);
     luaL_checkstring(L, 2);
     lua_settop(L, 2);
+    s->wdeadline = deadline_of(s, pool_now_ms());
     return send_step(L, LUA_OK, 0);
 }
 

@@ -11,11 +11,18 @@
 #include "lplu.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #define MAX_ALPN 16
+
+/* A handshake's deadline when settimeout set none, on both sides (as web
+   servers bound their TLS handshakes: nginx's ssl_handshake_timeout,
+   Apache's mod_reqtimeout): a client that never finishes holds its
+   socket, and at most one thread, no longer than this. */
+#define HANDSHAKE_MS 10000
 
 struct hs_job {
     struct pool_job base;
@@ -23,19 +30,50 @@ struct hs_job {
     gnutls_session_t session;   /* owned until settled */
     struct tls_io *io;          /* owned until settled */
     struct tls_creds *creds;
-    int timeout_ms;
     char *early;                /* client: bytes to send once allowed */
     size_t early_len;
     int rc;                     /* 0 or a GnuTLS error */
+    const char *errname;        /* instead of GnuTLS's name, or NULL */
     char err[512];
     char alpn[256];             /* the protocol chosen, or "" */
 };
 
+static int time_left(struct hs_job *h)
+{
+    long long left = h->base.deadline - pool_now_ms();
+    return left <= 0 ? 0 : left > 1000000000 ? 1000000000 : (int)left;
+}
+
+static void timed_out(struct hs_job *h)
+{
+    h->rc = GNUTLS_E_TIMEDOUT;
+    h->errname = "ETIMEDOUT";
+    snprintf(h->err, sizeof h->err, "timeout");
+}
+
+static void drop_fd(struct hs_job *h)
+{
+    if (h->fd) {
+        plu_fd_unref(h->fd);
+        h->fd = NULL;
+    }
+}
+
+/* On a cpu-lane worker: the whole handshake, one blocking call bounded
+   by the deadline (and a client's early data). */
 static void hs_work(struct pool_job *job)
 {
     struct hs_job *h = (struct hs_job *)job;
-    h->rc = tls_handshake(h->session, h->io, h->timeout_ms, h->err,
-                          sizeof h->err);
+    int left = time_left(h);
+    if (left == 0) {
+        timed_out(h);
+        return;
+    }
+    h->rc = tls_handshake(h->session, h->io, left, h->err, sizeof h->err);
+    if (h->rc == GNUTLS_E_AGAIN || h->rc == GNUTLS_E_TIMEDOUT) {
+        timed_out(h);
+        return;
+    }
     if (h->rc < 0)
         return;
     gnutls_datum_t proto;
@@ -48,7 +86,7 @@ static void hs_work(struct pool_job *job)
         size_t sent;
         int held = TLS_HELD_NONE;
         int rc = tls_send_all(h->session, h->io, h->early, h->early_len,
-                              h->timeout_ms, &held, &sent);
+                              time_left(h), &held, &sent);
         if (rc < 0) {
             h->rc = rc;
             snprintf(h->err, sizeof h->err, "early_data: %s",
@@ -60,6 +98,25 @@ static void hs_work(struct pool_job *job)
 static void hs_cancel(struct pool_job *job)
 {
     shutdown(((struct hs_job *)job)->fd->fd, SHUT_RDWR);
+}
+
+/* Ended before it ran: the deadline passed while the client was silent
+   (or the job was queued), or the socket was closed. */
+static void hs_abort(struct pool_job *job, int err)
+{
+    struct hs_job *h = (struct hs_job *)job;
+    if (err == -ETIMEDOUT) {
+        timed_out(h);
+    } else {
+        h->rc = GNUTLS_E_PREMATURE_TERMINATION;
+        h->errname = err == -ECANCELED ? "EBADF" : net_errname(-err);
+        snprintf(h->err, sizeof h->err, "%s",
+                 err == -ECANCELED ? "closed" : strerror(-err));
+    }
+    /* The session is not used again: let the descriptor go now (a socket
+       closed or collected closes at once), not when the completion is
+       taken.  Settling closes the socket of a failed handshake anyway. */
+    drop_fd(h);
 }
 
 static void hs_destroy(struct pool_job *job)
@@ -74,12 +131,16 @@ static void hs_destroy(struct pool_job *job)
     if (h->creds)
         tls_creds_put(h->creds);
     free(h->early);
-    if (h->fd)
-        plu_fd_unref(h->fd);
+    drop_fd(h);
     free(h);
 }
 
-static const struct pool_job_ops hs_ops = { hs_work, hs_cancel, hs_destroy };
+static const struct pool_job_ops hs_ops = {
+    .work = hs_work,
+    .cancel = hs_cancel,
+    .abort = hs_abort,
+    .destroy = hs_destroy,
+};
 
 /* ------------------------------------------------------------------------
  * Settling: install or close
@@ -88,12 +149,11 @@ static const struct pool_job_ops hs_ops = { hs_work, hs_cancel, hs_destroy };
 void plu_tls_settle(lua_State *L, struct plu_socket *s)
 {
     struct hs_job *h = (struct hs_job *)s->hjob;
+    plu_finish(L, &h->base);    /* may raise: then nothing has changed */
     s->hjob = NULL;
-    plu_finish(L, &h->base);
     /* The job may live on in a box until collected: let go of the
        descriptor now, so that closing the socket really closes it. */
-    plu_fd_unref(h->fd);
-    h->fd = NULL;
+    drop_fd(h);
     if (h->rc == 0 && s->fd) {
         s->fd->tls = h->session;
         s->fd->io = h->io;
@@ -242,7 +302,7 @@ static int starttls_result(lua_State *L, struct hs_job *h)
     }
     lua_pushboolean(L, 0);
     lua_pushstring(L, h->err[0] ? h->err : gnutls_strerror(h->rc));
-    lua_pushstring(L, tls_errname(h->rc));
+    lua_pushstring(L, h->errname ? h->errname : tls_errname(h->rc));
     return 3;
 }
 
@@ -288,8 +348,9 @@ static struct hs_job *new_hs_job(lua_State *L, struct plu_socket *s)
     h->fd = s->fd;
     h->io = io;
     io->fd = s->fd->fd;
-    io->recv_timeout_ms = io->send_timeout_ms = s->timeout_ms;
-    h->timeout_ms = s->timeout_ms;
+    io->recv_timeout_ms = io->send_timeout_ms = -1;
+    pool_job_set_deadline(&h->base, pool_now_ms() +
+                          (s->timeout_ms >= 0 ? s->timeout_ms : HANDSHAKE_MS));
     *box = &h->base;            /* the box's reference */
     return h;
 }
@@ -428,13 +489,16 @@ static int drain_k(lua_State *L, int status, lua_KContext ctx)
         return luaL_error(L, "not enough memory");
     if (rc < 0) {
         h->rc = rc;
-        plu_fd_unref(h->fd);    /* so that close really closes */
-        h->fd = NULL;
+        drop_fd(h);             /* so that close really closes */
         plu_close_socket(s);
         return starttls_result(L, h);
     }
     pool_job_ref(&h->base);     /* the socket's reference */
     s->hjob = &h->base;
+    /* A server whose client has not spoken yet waits for its first
+       flight parked, without a thread; the rest runs on the cpu lane. */
+    if (lua_type(L, 2) == LUA_TTABLE && !h->io->pre)
+        pool_job_wait_fd(&h->base, &s->fd->reg, s->fd->fd, POLLIN);
     plu_start(L, &h->base);
     return starttls_k(L, LUA_OK, 0);
 }

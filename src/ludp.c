@@ -33,18 +33,19 @@ static int bind_udp(const struct netaddr *addr, int dual)
 
 int plu_udpserver(lua_State *L)
 {
-    int fd = plu_open_listen_spec(L, bind_udp);
+    lua_settop(L, 1);
+    struct plu_socket *s = plu_socket_new(L);   /* first: see listen */
+    int fd = plu_open_listen_spec(L, 1, bind_udp);
     if (fd < 0)
         return plu_fail(L, -fd);
-    struct plu_socket *s = plu_socket_push(L, fd, 1);
-    s->udp = 1;
+    plu_socket_open(L, s, fd, 1, NULL);
     return 1;
 }
 
 int plu_setpeer(lua_State *L)
 {
     struct plu_socket *s = plu_socket_check(L, 1);
-    const char *ip = luaL_checkstring(L, 2);
+    const char *ip = plu_checkcstring(L, 2, NULL);
     unsigned port = plu_checkport(L, 3);
     struct netaddr addr;
 

@@ -34,6 +34,17 @@ double plu_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+const char *plu_checkcstring(lua_State *L, int arg, size_t *len)
+{
+    size_t n;
+    const char *p = luaL_checklstring(L, arg, &n);
+    if (strlen(p) != n)
+        luaL_argerror(L, arg, "contains a NUL byte");
+    if (len)
+        *len = n;
+    return p;
+}
+
 /* ------------------------------------------------------------------------
  * The per-state object
  * ---------------------------------------------------------------------- */

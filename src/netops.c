@@ -81,38 +81,35 @@ long net_recv_now(int fd, void *buf, size_t len)
     }
 }
 
-int net_recv_chunk(int fd, int timeout_ms, struct chunk **out)
+/* A chunk received from fd now, cut down to its size: bytes, 0 at end
+   of stream, -EAGAIN, or a negated errno.  The 64 KiB buffer is taken
+   only once data is there, so that idle waiters hold no receive memory. */
+static int chunk_now(int fd, struct chunk **out, struct sockaddr_storage *from,
+                     socklen_t *fromlen)
 {
     *out = NULL;
-    for (;;) {
-        int rc = net_wait(fd, POLLIN, timeout_ms);
-        if (rc < 0)
-            return rc;
-        /* The buffer is taken only once data is there, so that a
-           thousand idle waiters hold no receive memory. */
-        struct chunk *c = malloc(sizeof *c + NET_CHUNK_MAX);
-        if (!c)
-            return -ENOMEM;
-        long n = net_recv_now(fd, c->data, NET_CHUNK_MAX);
-        if (n == -EAGAIN) {       /* spurious wake-up: wait again */
-            free(c);
-            continue;
-        }
-        if (n <= 0) {
-            free(c);
-            return (int)n;
-        }
-        *out = chunk_trim(c, (size_t)n);
+    struct chunk *c = malloc(sizeof *c + NET_CHUNK_MAX);
+    if (!c)
+        return -ENOMEM;
+    long n = from ? net_recvfrom_now(fd, c->data, NET_CHUNK_MAX, from, fromlen)
+                  : net_recv_now(fd, c->data, NET_CHUNK_MAX);
+    if (n < 0 || (n == 0 && !from)) {
+        free(c);
         return (int)n;
     }
+    *out = chunk_trim(c, (size_t)n);
+    return (int)n;
 }
 
-/* Whether our side shut the socket down for reading. */
-static int shut_down(int fd)
+int net_recv_chunk_now(int fd, struct chunk **out)
 {
-    struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
-    return poll(&pfd, 1, 0) > 0 &&
-           (pfd.revents & (POLLRDHUP | POLLHUP | POLLNVAL)) != 0;
+    return chunk_now(fd, out, NULL, NULL);
+}
+
+int net_recvfrom_chunk_now(int fd, struct chunk **out,
+                           struct sockaddr_storage *from, socklen_t *fromlen)
+{
+    return chunk_now(fd, out, from, fromlen);
 }
 
 long net_recvfrom_now(int fd, void *buf, size_t len,
@@ -128,35 +125,6 @@ long net_recvfrom_now(int fd, void *buf, size_t len,
             return -EAGAIN;
         if (errno != EINTR)
             return -errno;
-    }
-}
-
-int net_recvfrom_chunk(int fd, int timeout_ms, struct chunk **out,
-                       struct sockaddr_storage *from, socklen_t *fromlen)
-{
-    *out = NULL;
-    for (;;) {
-        int rc = net_wait(fd, POLLIN, timeout_ms);
-        if (rc < 0)
-            return rc;
-        struct chunk *c = malloc(sizeof *c + NET_CHUNK_MAX);
-        if (!c)
-            return -ENOMEM;
-        long n = net_recvfrom_now(fd, c->data, NET_CHUNK_MAX, from, fromlen);
-        if (n == -EAGAIN) {
-            free(c);
-            /* A datagram socket that was shut down (closed by its owner)
-               polls readable but has nothing: stop instead of spinning. */
-            if (shut_down(fd))
-                return -ESHUTDOWN;
-            continue;
-        }
-        if (n < 0) {
-            free(c);
-            return (int)n;
-        }
-        *out = chunk_trim(c, (size_t)n);
-        return (int)n;
     }
 }
 
@@ -197,24 +165,6 @@ long net_send_now(int fd, const void *buf, size_t len)
     return (long)done;
 }
 
-int net_send_all(int fd, const void *buf, size_t len, int timeout_ms,
-                 size_t *sent)
-{
-    *sent = 0;
-    while (*sent < len) {
-        long n = net_send_now(fd, (const char *)buf + *sent, len - *sent);
-        if (n < 0)
-            return (int)n;
-        *sent += (size_t)n;
-        if (*sent < len) {
-            int rc = net_wait(fd, POLLOUT, timeout_ms);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
 int net_accept_now(int fd)
 {
     for (;;) {
@@ -227,18 +177,6 @@ int net_accept_now(int fd)
         if (errno == ECONNABORTED || errno == EINTR)
             continue;
         return -errno;
-    }
-}
-
-int net_accept_wait(int fd, int timeout_ms)
-{
-    for (;;) {
-        int rc = net_wait(fd, POLLIN, timeout_ms);
-        if (rc < 0)
-            return rc;
-        rc = net_accept_now(fd);
-        if (rc != -EAGAIN)
-            return rc;
     }
 }
 

@@ -1,11 +1,11 @@
 /*
  * netops.h -- the blocking network calls that workers make.
  *
- * Descriptors are always non-blocking: the Lua thread uses them for fast
- * paths (MSG_DONTWAIT-style calls that never wait), and a worker turns a
- * call into a blocking one by waiting in poll() first, which is also where
- * a timeout lives.  A shutdown() of the descriptor from another thread
- * wakes that poll.
+ * Descriptors are always non-blocking.  The calls that never wait serve
+ * the fast paths on the Lua thread and the steps that pollers run once a
+ * descriptor is ready (park.h); the waiting calls (connect, and poll()
+ * itself) are for workers, where a timeout lives in the poll() and a
+ * shutdown() of the descriptor from another thread wakes it.
  *
  * Every function returns >= 0 on success or a negated errno value.
  * Timeouts are in milliseconds; a negative timeout means none.
@@ -38,14 +38,13 @@ int net_connect_finish(int fd, int timeout_ms);
 /* One receive without waiting: bytes received (0 = end of stream) or
    -EAGAIN when nothing is there. */
 long net_recv_now(int fd, void *buf, size_t len);
-/* Wait for data, then receive one chunk (<= NET_CHUNK_MAX) into a new
-   chunk (stored in *out; NULL at end of stream). */
-int net_recv_chunk(int fd, int timeout_ms, struct chunk **out);
-
-/* Datagrams: wait for one, then receive it whole into a new chunk (may
-   be empty); the sender's address goes to *from (may be NULL). */
-int net_recvfrom_chunk(int fd, int timeout_ms, struct chunk **out,
-                       struct sockaddr_storage *from, socklen_t *fromlen);
+/* The same into a new chunk (<= NET_CHUNK_MAX, stored in *out; NULL at
+   end of stream and on failure); -ENOMEM without memory for it. */
+int net_recv_chunk_now(int fd, struct chunk **out);
+/* One datagram, whole, into a new chunk (may be empty), without waiting;
+   the sender's address goes to *from. */
+int net_recvfrom_chunk_now(int fd, struct chunk **out,
+                           struct sockaddr_storage *from, socklen_t *fromlen);
 /* Receive one datagram without waiting, or -EAGAIN. */
 long net_recvfrom_now(int fd, void *buf, size_t len,
                       struct sockaddr_storage *from, socklen_t *fromlen);
@@ -57,14 +56,10 @@ int net_sendto(int fd, const void *buf, size_t len,
 /* Send what the kernel takes without waiting; returns bytes taken (maybe
    0) or a negated errno other than EAGAIN. */
 long net_send_now(int fd, const void *buf, size_t len);
-/* Send all of buf, waiting for room as needed; *sent counts what went. */
-int net_send_all(int fd, const void *buf, size_t len, int timeout_ms,
-                 size_t *sent);
 
-/* Accept without waiting (-EAGAIN when no client is pending), or after
-   waiting for one.  The new fd is non-blocking and close-on-exec. */
+/* Accept without waiting (-EAGAIN when no client is pending).  The new
+   fd is non-blocking and close-on-exec. */
 int net_accept_now(int fd);
-int net_accept_wait(int fd, int timeout_ms);
 
 /* A listening socket bound to sa (SO_REUSEADDR; IPV6_V6ONLY off when
    dual).  Returns the fd. */

@@ -3,13 +3,16 @@
  *
  * Each lane is one mutex, one condition variable and one FIFO queue, in the
  * manner of libuv's threadpool, but threads are started on demand (up to the
- * lane's cap) and leave after idle_ms without work.
+ * lane's cap) and leave after idle_ms without work.  The wait lane has no
+ * queue here: its threads are park.c's pollers.
  *
  * Invariant used to decide when to start a thread: every idle thread will
  * take one queued job, so a new thread is needed exactly when the queue
  * holds more jobs than there are idle threads.
  */
 #include "pool.h"
+#include "park.h"
+#include "poolint.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -22,12 +25,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define STACK_FACTOR 4   /* sanitizers need much bigger frames */
-#else
-#define STACK_FACTOR 1
-#endif
 
 #define MIN_STACK   (32 * 1024)
 #define MAX_STACK   (64u * 1024 * 1024)
@@ -45,7 +42,6 @@ struct lane {
     struct job_list queue;
     struct job_list running;
     unsigned threads, idle;
-    unsigned long long completed;
     int stopping;
     /* This lane's copy of the settings, read by workers under mu. */
     unsigned max_threads, idle_ms;
@@ -68,6 +64,7 @@ struct pool_loop {
 };
 
 static struct lane lanes[POOL_NLANES];
+static atomic_ullong completed[POOL_NLANES];
 static atomic_uint spin_setting = 50000;   /* config.spin_us, in ns */
 /* CPU-lane jobs (handshakes) running now: while there are any, an owner
    about to sleep does not spin, since the core it would burn is the one
@@ -85,8 +82,8 @@ static struct pool_config config = {
        process that is both client and server of itself would deadlock once
        its own handshakes filled the lane; so the cap is high, and the
        kernel shares the cores among the threads that compute. */
-    .max_threads = { 16384, 256, 1024, 4096 },
-    .stack_size = { 64 * 1024, 128 * 1024, 128 * 1024, 256 * 1024 },
+    .max_threads = { 4, 256, 1024, 4096 },
+    .stack_size = { 256 * 1024, 128 * 1024, 128 * 1024, 256 * 1024 },
     .idle_ms = 10000,
     .spin_us = 50,
 };
@@ -174,10 +171,32 @@ void pool_job_init(struct pool_job *job, const struct pool_job_ops *ops,
         atomic_fetch_add_explicit(&loop->refs, 1, memory_order_relaxed);
     atomic_init(&job->refs, 1);
     atomic_init(&job->done, 0);
+    atomic_init(&job->cancelled, 0);
     job->lane = lane;
     job->prev = job->next = NULL;
     job->where = POOL_NOWHERE;
+    job->fd = -1;
+    job->events = 0;
+    job->reg = NULL;
+    job->deadline = 0;
+    job->parked = 0;
+    job->heap_index = -1;
     job->udata = NULL;
+}
+
+void pool_job_wait_fd(struct pool_job *job, struct park_reg *reg, int fd,
+                      short events)
+{
+    job->reg = reg;
+    job->fd = fd;
+    job->events = events;
+}
+
+long long pool_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void pool_job_ref(struct pool_job *job)
@@ -195,15 +214,85 @@ void pool_job_unref(struct pool_job *job)
         loop_unref(loop);
 }
 
+static void abort_job(struct pool_job *job, int err)
+{
+    if (job->ops->abort)
+        job->ops->abort(job, err);
+}
+
+/* Take the job out of its lane's queue if it is there; 1 if it was. */
+static int unqueue(struct pool_job *job)
+{
+    struct lane *ln = &lanes[job->lane];
+    int was;
+    ensure_init();
+    pthread_mutex_lock(&ln->mu);
+    was = job->where == POOL_QUEUED;
+    if (was)
+        list_unlink(&ln->queue, job);
+    pthread_mutex_unlock(&ln->mu);
+    return was;
+}
+
 void pool_job_cancel(struct pool_job *job)
 {
-    if (!pool_job_isdone(job) && job->ops->cancel)
+    if (pool_job_isdone(job))
+        return;
+    /* Before looking where the job is: a step that returns AGAIN, or a
+       job on its way to a queue, then sees the flag under the lock that
+       the look below takes. */
+    atomic_store(&job->cancelled, 1);
+    if (park_unpark(job) || unqueue(job)) {
+        abort_job(job, -ECANCELED);
+        pool_complete(job);
+        return;
+    }
+    if (job->ops->cancel)
         job->ops->cancel(job);
+}
+
+void pool_abort_queued(struct pool_job *job, int err)
+{
+    if (unqueue(job)) {
+        abort_job(job, err);
+        pool_complete(job);
+    }
+}
+
+/* Wait in poll(2) for the job's descriptor, up to its deadline: 1 ready,
+   0 the deadline passed. */
+static int wait_inline(struct pool_job *job)
+{
+    struct pollfd pfd = { .fd = job->fd, .events = job->events };
+    for (;;) {
+        int left = -1;
+        if (job->deadline) {
+            long long rest = job->deadline - pool_now_ms();
+            if (rest <= 0)
+                return 0;
+            left = rest > 1000000000 ? 1000000000 : (int)rest;
+        }
+        int n = poll(&pfd, 1, left);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return 1;           /* the step meets the error itself */
+    }
 }
 
 void pool_run_inline(struct pool_job *job)
 {
-    job->ops->work(job);
+    int rc = job->events ? POOL_AGAIN : POOL_WORK;
+    while (rc == POOL_AGAIN) {
+        if (!wait_inline(job)) {
+            abort_job(job, -ETIMEDOUT);
+            rc = POOL_DONE;
+            break;
+        }
+        rc = job->ops->step ? job->ops->step(job) : POOL_WORK;
+    }
+    if (rc == POOL_WORK)
+        job->ops->work(job);
     atomic_store_explicit(&job->done, 1, memory_order_release);
 }
 
@@ -213,6 +302,7 @@ void pool_run_inline(struct pool_job *job)
 
 struct pool_loop *pool_loop_new(void)
 {
+    park_prepare();
     struct pool_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return NULL;
@@ -296,6 +386,14 @@ static void loop_post(struct pool_job *job)
     if (loop->sync_waiters)
         pthread_cond_broadcast(&loop->job_cv);
     pthread_mutex_unlock(&loop->mu);
+}
+
+void pool_complete(struct pool_job *job)
+{
+    if (job->deadline)
+        park_heap_remove(job);
+    atomic_fetch_add_explicit(&completed[job->lane], 1, memory_order_relaxed);
+    loop_post(job);
 }
 
 /* A completion that comes within a few microseconds of the owner running
@@ -444,9 +542,8 @@ static void *worker_main(void *arg)
             atomic_fetch_sub_explicit(&cpu_jobs_running, 1, memory_order_relaxed);
         pthread_mutex_lock(&ln->mu);
         list_unlink(&ln->running, job);
-        ln->completed++;
         pthread_mutex_unlock(&ln->mu);
-        loop_post(job);
+        pool_complete(job);
         pthread_mutex_lock(&ln->mu);
     }
     if (--ln->threads == 0)
@@ -462,7 +559,7 @@ static int start_worker(enum pool_lane id)
     pthread_attr_t attr;
     pthread_t tid;
     sigset_t all, old;
-    size_t stack = lanes[id].stack_size * STACK_FACTOR;
+    size_t stack = lanes[id].stack_size * POOL_STACK_FACTOR;
 
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -477,14 +574,18 @@ static int start_worker(enum pool_lane id)
     return rc;
 }
 
-void pool_submit(struct pool_job *job)
+void pool_queue_work(struct pool_job *job)
 {
-    struct lane *ln;
-
-    ensure_init();
-    ln = &lanes[job->lane];
-    pool_job_ref(job);
+    struct lane *ln = &lanes[job->lane];
     pthread_mutex_lock(&ln->mu);
+    /* Cancelled on its way here: pool_job_cancel looked for it in the
+       queue before it was there. */
+    if (atomic_load(&job->cancelled) || ln->stopping) {
+        pthread_mutex_unlock(&ln->mu);
+        abort_job(job, -ECANCELED);
+        pool_complete(job);
+        return;
+    }
     list_push(&ln->queue, job, POOL_QUEUED);
     if (ln->queue.count > ln->idle &&
         ln->threads < ln->max_threads &&
@@ -496,6 +597,29 @@ void pool_submit(struct pool_job *job)
         pthread_cond_signal(&ln->work_cv);
     }
     pthread_mutex_unlock(&ln->mu);
+}
+
+void pool_submit(struct pool_job *job)
+{
+    ensure_init();
+    pool_job_ref(job);
+    if (job->lane == POOL_WAIT && !job->events) {
+        abort_job(job, -EINVAL);    /* the wait lane runs no blocking work */
+        pool_complete(job);
+        return;
+    }
+    if (job->events) {
+        int rc = park_job(job);
+        if (rc < 0) {
+            abort_job(job, rc);
+            pool_complete(job);
+        }
+        return;
+    }
+    /* Watched while queued, so that it can time out before it runs. */
+    if (job->deadline)
+        park_heap_add(job);
+    pool_queue_work(job);
 }
 
 /* ------------------------------------------------------------------------
@@ -525,6 +649,10 @@ int pool_set_config(const struct pool_config *cfg)
     config = *cfg;
     atomic_store_explicit(&spin_setting, cfg->spin_us * 1000u,
                           memory_order_relaxed);
+    park_set_limits(cfg->max_threads[POOL_WAIT],
+                    cfg->stack_size[POOL_WAIT] < MIN_STACK
+                        ? MIN_STACK : cfg->stack_size[POOL_WAIT],
+                    cfg->idle_ms);
     for (int i = 0; i < POOL_NLANES; i++) {
         pthread_mutex_lock(&lanes[i].mu);
         lanes[i].max_threads = cfg->max_threads[i];
@@ -549,47 +677,43 @@ void pool_get_stats(struct pool_lane_stats stats[POOL_NLANES])
     ensure_init();
     for (int i = 0; i < POOL_NLANES; i++) {
         struct lane *ln = &lanes[i];
-        pthread_mutex_lock(&ln->mu);
-        stats[i].threads = ln->threads;
-        stats[i].idle = ln->idle;
-        stats[i].busy = ln->running.count;
-        stats[i].queued = ln->queue.count;
-        stats[i].completed = ln->completed;
-        pthread_mutex_unlock(&ln->mu);
+        if (i == POOL_WAIT) {
+            park_get_stats(&stats[i]);
+        } else {
+            pthread_mutex_lock(&ln->mu);
+            stats[i].threads = ln->threads;
+            stats[i].idle = ln->idle;
+            stats[i].busy = ln->running.count;
+            stats[i].queued = ln->queue.count;
+            pthread_mutex_unlock(&ln->mu);
+        }
+        stats[i].parked = park_parked((enum pool_lane)i);
+        stats[i].completed = atomic_load_explicit(&completed[i],
+                                                  memory_order_relaxed);
     }
 }
 
 void pool_shutdown(void)
 {
     ensure_init();
+    park_shutdown();
     for (int i = 0; i < POOL_NLANES; i++) {
         struct lane *ln = &lanes[i];
+        struct pool_job *job;
         pthread_mutex_lock(&ln->mu);
         ln->stopping = 1;
-        /* Queued jobs are cancelled too: when a worker gets to them
-           their descriptors are already shut, so they return at once. */
-        for (struct pool_job *j = ln->running.head; j; j = j->next)
-            pool_job_cancel(j);
-        for (struct pool_job *j = ln->queue.head; j; j = j->next)
-            pool_job_cancel(j);
-        pthread_cond_broadcast(&ln->work_cv);
-        pthread_mutex_unlock(&ln->mu);
-    }
-    for (int i = 0; i < POOL_NLANES; i++) {
-        struct lane *ln = &lanes[i];
-        pthread_mutex_lock(&ln->mu);
-        /* Queued jobs with no thread left to run them (the cap was zero
-           or thread creation failed): run them here, so each completes
-           exactly once. */
-        while (ln->queue.head && ln->threads == 0) {
-            struct pool_job *job = ln->queue.head;
+        /* Running jobs are woken; queued ones end without running. */
+        for (job = ln->running.head; job; job = job->next)
+            if (job->ops->cancel)
+                job->ops->cancel(job);
+        while ((job = ln->queue.head) != NULL) {
             list_unlink(&ln->queue, job);
             pthread_mutex_unlock(&ln->mu);
-            job->ops->work(job);
-            loop_post(job);
+            abort_job(job, -ECANCELED);
+            pool_complete(job);
             pthread_mutex_lock(&ln->mu);
-            ln->completed++;
         }
+        pthread_cond_broadcast(&ln->work_cv);
         while (ln->threads > 0)
             pthread_cond_wait(&ln->exit_cv, &ln->mu);
         ln->stopping = 0;

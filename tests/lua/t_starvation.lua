@@ -56,17 +56,12 @@ sched:add(function()
   local line = T.readline(h, "h_idle_clients")
   T.eq(line, "ready " .. N, "idle clients' report")
   T.eq(ended, 0, "idle recvs that ended early")
-  -- Let the waits reach their workers (informative; the module may queue).
-  local ok, st = pcall(socket.stats)
-  if ok and type(st) == "table" and type(st.wait) == "table" then
-    T.wait_until(function()
-      local s = socket.stats()
-      return (s.wait.busy or 0) >= N
-    end, 10000, nil, true, 50)
-    local s = socket.stats()
-    T.note("wait lane: threads=%s busy=%s queued=%s", tostring(s.wait.threads),
-           tostring(s.wait.busy), tostring(s.wait.queued))
-  end
+  -- Every idle receive waits parked, not on a thread of its own.
+  T.wait_until(function() return socket.stats().wait.parked >= N end, 10000,
+               "every idle recv parked", false, 50)
+  local st = socket.stats()
+  T.note("wait lane: threads=%d busy=%d parked=%d", st.wait.threads, st.wait.busy,
+         st.wait.parked)
   T.note("%d idle connections set up in %.0f ms; threads in this process: %s",
          N, T.now_ms() - t_setup, tostring(T.thread_count()))
 

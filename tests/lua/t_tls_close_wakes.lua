@@ -77,13 +77,13 @@ do
   local res, returned_at, closed_at
   local big = string.rep("0123456789abcdef", 2 * 1024 * 1024)   -- 32 MiB
   tls_pair(sched, function(c, s)
-    local busy0 = socket.stats().wait.busy
+    local parked0 = socket.stats().wait.parked
     sched:add(function()
       res = table.pack(c:send(big))
       returned_at = now()
     end)
-    -- The send fills the kernel buffers and then waits on a worker.
-    T.wait_until(function() return res == nil and socket.stats().wait.busy > busy0 end, 10000,
+    -- The send fills the kernel buffers and then waits for room, parked.
+    T.wait_until(function() return res == nil and socket.stats().wait.parked > parked0 end, 10000,
                  "send waiting on a full buffer")
     T.check(res == nil, "send of 32 MiB to a peer that does not read returned: %s %s",
             tostring(res and res[1]), tostring(res and res[2]))
