@@ -587,15 +587,22 @@ void pool_queue_work(struct pool_job *job)
         return;
     }
     list_push(&ln->queue, job, POOL_QUEUED);
-    if (ln->queue.count > ln->idle &&
-        ln->threads < ln->max_threads &&
-        start_worker(job->lane) == 0) {
-        /* the new thread finds the job on its own */
-    } else {
-        /* An idle thread takes it; or, when no thread could be started
-           (EAGAIN or the cap), a busy one will once its call returns. */
-        pthread_cond_signal(&ln->work_cv);
+    int rc = 0;
+    if (ln->queue.count > ln->idle && ln->threads < ln->max_threads)
+        rc = start_worker(job->lane);
+    if (rc != 0 && ln->threads == 0) {
+        /* No thread could be started and none runs on this lane: nothing
+           would ever take the job.  It fails (EAGAIN) rather than wait. */
+        list_unlink(&ln->queue, job);
+        pthread_mutex_unlock(&ln->mu);
+        abort_job(job, -rc);
+        pool_complete(job);
+        return;
     }
+    /* A new thread finds the job on its own; or an idle thread takes it;
+       or, at the cap or when no more threads could be started, a busy
+       one will once its call returns. */
+    pthread_cond_signal(&ln->work_cv);
     pthread_mutex_unlock(&ln->mu);
 }
 

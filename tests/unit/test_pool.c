@@ -34,82 +34,13 @@
 #include <unistd.h>
 
 #include "pool.h"
+#include "unittest.h"
 
-#define DEADLINE_MS 10000   /* how long a test waits for any one thing */
 
 /* The lane whose mechanics the tests exercise: any lane of blocking work
    (the wait lane runs no blocking work: its threads are the pollers,
    tested in test_park.c). */
 #define LANE POOL_CONNECT
-#define TCASE_SECS  60      /* Check's own limit around each test */
-
-/* ------------------------------------------------------------------------
- * Time and bounded waiting
- * ---------------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Poll a condition every millisecond until it holds or 'ms' pass;
-   evaluates to whether it held.  (A GNU statement expression.) */
-#define WAIT_FOR(cond, ms)                                       \
-    __extension__ ({                                             \
-        long long wf_deadline_ = now_ms() + (ms);                \
-        int wf_ok_;                                              \
-        while (!(wf_ok_ = !!(cond)) && now_ms() < wf_deadline_)  \
-            sleep_ms(1);                                         \
-        wf_ok_;                                                  \
-    })
-
-/* ------------------------------------------------------------------------
- * A gate: work functions block on it until the test opens it
- * ---------------------------------------------------------------------- */
-
-struct gate {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int open;
-};
-
-static void gate_init(struct gate *g)
-{
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
-    g->open = 0;
-}
-
-static void gate_destroy(struct gate *g)
-{
-    pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
-}
-
-static void gate_wait(struct gate *g)
-{
-    pthread_mutex_lock(&g->mu);
-    while (!g->open)
-        pthread_cond_wait(&g->cv, &g->mu);
-    pthread_mutex_unlock(&g->mu);
-}
-
-static void gate_open(struct gate *g)
-{
-    pthread_mutex_lock(&g->mu);
-    g->open = 1;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-}
 
 /* ------------------------------------------------------------------------
  * The test job
@@ -134,6 +65,7 @@ struct tjob {
     int seen;                    /* times taken off a loop (test thread) */
     int seq;                     /* global order in which work returned */
     ssize_t got;                 /* what recv() returned */
+    int aborted;                 /* the error abort was called with */
     pthread_t thread;            /* where work ran */
     atomic_int tid;              /* the kernel's id of that thread */
     char *result;                /* owned by the job, freed by destroy */
@@ -203,9 +135,15 @@ static void tjob_destroy(struct pool_job *pj)
     atomic_fetch_add(&g_destroyed, 1);
 }
 
+static void tjob_abort(struct pool_job *pj, int err)
+{
+    ((struct tjob *)pj)->aborted = err;
+}
+
 static const struct pool_job_ops tjob_ops = {
     .work = tjob_work,
     .cancel = tjob_cancel,
+    .abort = tjob_abort,
     .destroy = tjob_destroy,
 };
 
@@ -317,61 +255,6 @@ static int collect(struct pool_loop *loop, int want, struct tjob **order,
         }
     }
     return got;
-}
-
-/* Run fn on another thread; 1 if it returned within ms, 0 if not (the
-   thread is then left behind; the test fails and its process ends). */
-struct bounded_call {
-    void (*fn)(void);
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int finished;
-};
-
-static void *bounded_main(void *arg)
-{
-    struct bounded_call *b = arg;
-    b->fn();
-    pthread_mutex_lock(&b->mu);
-    b->finished = 1;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-    return NULL;
-}
-
-static int run_bounded(void (*fn)(void), int ms)
-{
-    static struct bounded_call b;   /* outlives a thread left behind */
-    pthread_t t;
-    struct timespec deadline;
-    int finished;
-
-    b.fn = fn;
-    b.finished = 0;
-    pthread_mutex_init(&b.mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    ck_assert_int_eq(pthread_create(&t, NULL, bounded_main, &b), 0);
-
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&b.mu);
-    while (!b.finished &&
-           pthread_cond_timedwait(&b.cv, &b.mu, &deadline) != ETIMEDOUT)
-        ;
-    finished = b.finished;
-    pthread_mutex_unlock(&b.mu);
-    if (finished)
-        pthread_join(t, NULL);
-    return finished;
 }
 
 /* A fixed, seeded shuffle, so a failing order can be reproduced. */
@@ -895,31 +778,42 @@ START_TEST(test_thread_create_failure_queues)
     c.stack_size[POOL_DNS] = 64u << 20;   /* cannot be mapped below */
     ck_assert_int_eq(pool_set_config(&c), 0);
 
-    /* First: queued, then ended (without running) by pool_shutdown. */
+    /* With no thread on the lane and none to be had, a job fails at once
+       (aborted with EAGAIN, completed without running) instead of waiting
+       for a thread that will never come. */
     limit_address_space(&old);
     struct tjob *a = tjob_submit(0, W_NOOP, POOL_DNS, loop, NULL);
     struct pool_lane_stats s = lane_stats(POOL_DNS);
     ck_assert_uint_eq(s.threads, 0);
-    ck_assert_uint_eq(s.queued, 1);
-    ck_assert(!pool_job_isdone(&a->base));
-    pool_shutdown();   /* on this thread (bounded by the tcase timeout) */
+    ck_assert_uint_eq(s.queued, 0);
     ck_assert(pool_job_isdone(&a->base));
     ck_assert_int_eq(atomic_load(&a->runs), 0);
-    ck_assert_uint_eq(lane_stats(POOL_DNS).queued, 0);
+    ck_assert_int_eq(a->aborted, -EAGAIN);
     ck_assert_int_eq(collect(loop, 1, NULL, 1000), 1);
-
-    /* Second: queued, then picked up once a later submission can start
-       a thread. */
-    struct tjob *b = tjob_submit(1, W_NOOP, POOL_DNS, loop, NULL);
-    ck_assert_uint_eq(lane_stats(POOL_DNS).queued, 1);
     ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+
+    /* With a thread on the lane (held by a gate), a job that cannot get a
+       thread of its own waits in the queue for that one. */
+    struct gate g;
+    gate_init(&g);
     c.stack_size[POOL_DNS] = dns_stack;
     ck_assert_int_eq(pool_set_config(&c), 0);
+    struct tjob *b = tjob_submit(1, W_GATE, POOL_DNS, loop, &g);
+    ck_assert(WAIT_FOR(atomic_load(&b->runs) == 1, DEADLINE_MS));
+    c.stack_size[POOL_DNS] = 64u << 20;
+    ck_assert_int_eq(pool_set_config(&c), 0);
+    limit_address_space(&old);
     struct tjob *d = tjob_submit(2, W_NOOP, POOL_DNS, loop, NULL);
+    ck_assert_uint_eq(lane_stats(POOL_DNS).queued, 1);
+    ck_assert_uint_eq(lane_stats(POOL_DNS).threads, 1);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+    gate_open(&g);
     ck_assert_int_eq(collect(loop, 2, NULL, DEADLINE_MS), 2);
     ck_assert_int_eq(b->seen, 1);
     ck_assert_int_eq(d->seen, 1);
+    ck_assert_int_eq(atomic_load(&d->runs), 1);
     ck_assert_int_eq(a->seen, 1);
+    gate_destroy(&g);
 
     pool_job_unref(&a->base);
     pool_job_unref(&b->base);
