@@ -509,6 +509,10 @@ static struct pool_job *next_job(struct lane *ln)
 {
     struct timespec since, deadline;
     clock_gettime(CLOCK_MONOTONIC, &since);
+    /* A stopping pool's queued jobs are aborted by pool_shutdown, never
+       run: their descriptors were not shut down to wake them. */
+    if (ln->stopping)
+        return NULL;
     while (!ln->queue.head) {
         if (ln->stopping || ln->threads > ln->max_threads)
             return NULL;

@@ -44,7 +44,7 @@ sched:add(function()
   end
 end)
 
-local pid, h = T.spawn_lua("h_idle_clients", "127.0.0.1", tostring(port), tostring(N))
+local pid, h = T.spawn_lua("h_idle_clients", tostring(N), "127.0.0.1", tostring(port))
 local timings, resolve_ms = {}, nil
 
 sched:add(function()

@@ -252,6 +252,48 @@ function T.fd_count()
   return n
 end
 
+-- The soft limit `name` of this process, as /proc/self/limits words it
+-- ("Max open files", "Max processes"): a number, or math.huge.
+function T.rlimit(name)
+  local f = io.open("/proc/self/limits")
+  if not f then return math.huge end
+  for line in f:lines() do
+    if line:sub(1, #name) == name then
+      f:close()
+      local soft = line:sub(#name + 1):match("^%s+(%S+)")
+      return soft == "unlimited" and math.huge or tonumber(soft) or math.huge
+    end
+  end
+  f:close()
+  return math.huge
+end
+
+-- Whether this process runs as root (limits on processes do not bind it).
+function T.is_root()
+  local f = io.open("/proc/self/status")
+  if not f then return false end
+  local uid = f:read("a"):match("\nUid:%s*(%d+)")
+  f:close()
+  return uid == "0"
+end
+
+-- Skip unless this process may open `n` descriptors and create `threads`
+-- more threads (RLIMIT_NOFILE, and RLIMIT_NPROC for a user other than
+-- root, which counts every process and thread of that user).
+function T.need(n, threads, what)
+  local fds = T.rlimit("Max open files")
+  if fds < n then
+    T.skip("%s needs %d descriptors; the limit is %d", what or "this test", n, fds)
+  end
+  if threads and not T.is_root() then
+    local procs = T.rlimit("Max processes")
+    if procs < threads + 100 then
+      T.skip("%s needs %d threads; the process limit (RLIMIT_NPROC) is %d",
+             what or "this test", threads, procs)
+    end
+  end
+end
+
 -- Number of threads of this process.
 function T.thread_count()
   local f = io.open("/proc/self/status")
