@@ -322,7 +322,6 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
     if (rc >= 0) {
         c->rc = -ECANCELED;     /* the descriptor is the socket's now */
         plu_socket_open(L, s, rc, 0, &c->reg);
-        s->udp = ctx == SOCK_DGRAM;
     }
     *box = NULL;
     pool_job_unref(&c->base);
@@ -355,7 +354,6 @@ static int connect_literal(lua_State *L, struct netaddr *addr, int type,
     if (rc == 0) {
         /* Connected at once (UDP, often loopback): no waiting. */
         plu_socket_open(L, s, fd, 0, NULL);
-        s->udp = type == SOCK_DGRAM;
         lua_settop(L, SOCK_INDEX);
         return 1;
     }
@@ -381,7 +379,7 @@ int plu_connect(lua_State *L)
 
     lua_settop(L, 3);
     struct pool_job **box = plu_push_box(L, 1);
-    plu_socket_new(L);
+    plu_socket_new(L, type == SOCK_DGRAM);
     if (netaddr_parse_ip(host, port, &addr) == 0)
         return connect_literal(L, &addr, type, box);
 

@@ -173,10 +173,10 @@ static int accept_step(lua_State *L, int status, lua_KContext ctx)
         if (l->ajob) {
             if (!pool_job_isdone(l->ajob))
                 return plu_await(L, l->ajob, 0, accept_step);
-            plu_socket_new(L);
+            plu_socket_new(L, 0);
             fd = take_accept(L, l);
         } else if (l->fd) {
-            plu_socket_new(L);
+            plu_socket_new(L, 0);
             fd = net_accept_now(l->fd->fd);
             if (fd == -EAGAIN) {
                 start_accept(L, l);

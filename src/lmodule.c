@@ -152,7 +152,7 @@ static const char bind_source[] =
     "    while true do\n"
     "      local s, err = l:accept()\n"
     "      if s then\n"
-    "        sched:add(function() closing(callback, s) end)\n"
+    "        sched:add(closing, callback, s)  -- no closure per client\n"
     "      elseif err == 'closed' then\n"
     "        return\n"
     "      else\n"

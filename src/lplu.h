@@ -111,18 +111,21 @@ struct plu_socket {
     int werr_tls;               /* ... or its GnuTLS error */
     int tls_held;               /* enum tls_held, for the next send */
     unsigned wseq;              /* numbers send jobs */
-    struct netaddr peer;        /* UDP: where send goes (last sender, or
-                                   setpeer); has_peer says if set */
+
     unsigned has_peer : 1;
     unsigned eof : 1;           /* the peer closed, or a receive failed */
     unsigned server : 1;
     unsigned udp : 1;
     unsigned tls : 1;
+    /* UDP only (the room is there only for a UDP handle): where send
+       goes, the last sender or what setpeer chose; has_peer says if set. */
+    struct netaddr peer[];
 };
 
 /* A new socket handle, closed, pushed on the stack: made before its
-   descriptor, so that a memory error leaves no descriptor open. */
-struct plu_socket *plu_socket_new(lua_State *L);
+   descriptor, so that a memory error leaves no descriptor open.  'udp':
+   a datagram socket (with room for its peer). */
+struct plu_socket *plu_socket_new(lua_State *L, int udp);
 /* Give that handle its descriptor (and the descriptor's registration,
    may be NULL); on a memory error fd is closed and a Lua error raised. */
 void plu_socket_open(lua_State *L, struct plu_socket *s, int fd, int server,

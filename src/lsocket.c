@@ -144,12 +144,14 @@ static int fail_rc(lua_State *L, int rc)
 /* A handle is made closed, before its descriptor exists, and opened
    afterwards, as liolib.c does with files: a memory error while making
    it then leaves no descriptor open. */
-struct plu_socket *plu_socket_new(lua_State *L)
+struct plu_socket *plu_socket_new(lua_State *L, int udp)
 {
-    struct plu_socket *s = lua_newuserdatauv(L, sizeof *s, 0);
-    memset(s, 0, sizeof *s);
+    size_t size = sizeof(struct plu_socket) + (udp ? sizeof(struct netaddr) : 0);
+    struct plu_socket *s = lua_newuserdatauv(L, size, 0);
+    memset(s, 0, size);
     chunkq_init(&s->rq);
     s->timeout_ms = -1;
+    s->udp = udp != 0;
     luaL_setmetatable(L, PLU_SOCKET_MT);
     return s;
 }
@@ -161,10 +163,6 @@ void plu_socket_open(lua_State *L, struct plu_socket *s, int fd, int server,
     if (!s->fd)
         luaL_error(L, "not enough memory");
     s->server = server != 0;
-    int type = 0;
-    socklen_t tlen = sizeof type;
-    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen);
-    s->udp = type == SOCK_DGRAM;
     s->fd->stream = !s->udp;
     if (!s->udp) {
         int one = 1;   /* small messages go out at once, as users expect */
@@ -185,10 +183,10 @@ struct plu_socket *plu_socket_check(lua_State *L, int idx)
 static void set_peer(struct plu_socket *s, const struct sockaddr_storage *from,
                      socklen_t len)
 {
-    if (len == 0 || len > sizeof s->peer.ss)
+    if (len == 0 || len > sizeof s->peer->ss)
         return;
-    memcpy(&s->peer.ss, from, len);
-    s->peer.len = len;
+    memcpy(&s->peer->ss, from, len);
+    s->peer->len = len;
     s->has_peer = 1;
 }
 
@@ -281,9 +279,9 @@ struct recv_job {
     int rc;                    /* bytes, 0 at end of stream, or -errno */
     int tlserr;                /* a GnuTLS error (rc is then -EPROTO) */
     struct chunk *chunk;
-    int udp;                   /* a datagram, and who sent it: */
-    struct sockaddr_storage from;
-    socklen_t fromlen;
+    int udp;                   /* a datagram, and who sent it (the room */
+    socklen_t fromlen;         /* for the address is there only then)  */
+    struct sockaddr_storage from[];
 };
 
 /* The receive on either transport, without waiting; GnuTLS's outcomes
@@ -309,7 +307,7 @@ static int recv_step_job(struct pool_job *job)
 {
     struct recv_job *r = (struct recv_job *)job;
     if (r->udp)
-        r->rc = net_recvfrom_chunk_now(r->fd->fd, &r->chunk, &r->from,
+        r->rc = net_recvfrom_chunk_now(r->fd->fd, &r->chunk, r->from,
                                        &r->fromlen);
     else
         r->rc = receive(r->fd, &r->chunk, &r->tlserr);
@@ -350,7 +348,8 @@ static long long deadline_of(struct plu_socket *s, long long since)
 
 static int start_recv(lua_State *L, struct plu_socket *s)
 {
-    struct recv_job *r = calloc(1, sizeof *r);
+    struct recv_job *r = calloc(1, sizeof *r +
+                                (s->udp ? sizeof r->from[0] : 0));
     if (!r)
         return luaL_error(L, "not enough memory");
     pool_job_init(&r->base, &recv_ops, POOL_WAIT, plu_state(L)->loop);
@@ -374,7 +373,7 @@ static int take_recv(lua_State *L, struct plu_socket *s)
         chunkq_push_back(&s->rq, r->chunk);
         r->chunk = NULL;
         if (r->udp)
-            set_peer(s, &r->from, r->fromlen);
+            set_peer(s, r->from, r->fromlen);
     }
     release_job(L, &s->rjob);
     if (rc == 0 && !s->udp)
@@ -716,7 +715,7 @@ static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
     w->udp = s->udp;
     w->has_to = s->udp && s->has_peer;
     if (w->has_to)
-        w->to = s->peer;
+        w->to = *s->peer;
     w->len = len;
     w->sent = 0;
     w->seq = ++s->wseq ? s->wseq : ++s->wseq;   /* never 0 */
@@ -780,8 +779,8 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
         if (s->udp) {
             /* One datagram: it goes whole or not at all. */
             int rc = net_sendto(s->fd->fd, data, len, s->has_peer
-                                ? (struct sockaddr *)&s->peer.ss : NULL,
-                                s->peer.len, 0);
+                                ? (struct sockaddr *)&s->peer->ss : NULL,
+                                s->has_peer ? s->peer->len : 0, 0);
             if (rc == 0) {
                 lua_pushboolean(L, 1);
                 return 1;
@@ -842,7 +841,7 @@ static int sock_getpeer(lua_State *L)
     struct plu_socket *s = plu_socket_check(L, 1);
     if (s->udp && s->has_peer && s->fd) {
         char ip[NETADDR_IPSTRLEN];
-        int port = netaddr_format((struct sockaddr *)&s->peer.ss, ip);
+        int port = netaddr_format((struct sockaddr *)&s->peer->ss, ip);
         lua_pushstring(L, ip);
         lua_pushinteger(L, port);
         return 2;

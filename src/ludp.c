@@ -34,7 +34,7 @@ static int bind_udp(const struct netaddr *addr, int dual)
 int plu_udpserver(lua_State *L)
 {
     lua_settop(L, 1);
-    struct plu_socket *s = plu_socket_new(L);   /* first: see listen */
+    struct plu_socket *s = plu_socket_new(L, 1);   /* first: see listen */
     int fd = plu_open_listen_spec(L, 1, bind_udp);
     if (fd < 0)
         return plu_fail(L, -fd);
@@ -64,7 +64,7 @@ int plu_setpeer(lua_State *L)
         memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
         addr.len = sizeof *v6;
     }
-    s->peer = addr;
+    *s->peer = addr;
     s->has_peer = 1;
     return 0;
 }

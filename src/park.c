@@ -35,16 +35,21 @@
 struct slot {
     int fd;                     /* -1 while free */
     unsigned gen;               /* bumped on release: stale events differ */
-    int next_free;
     struct pool_job *in, *out;  /* parked to read, to write */
+    int next_free;
 };
+
+/* The slot table grows by pages that never move, so that it costs a
+   little per descriptor parked on at once and growing it copies nothing. */
+#define SLOTS_PER_PAGE 1024
+#define MAX_PAGES 4096          /* 4 Mi descriptors */
 
 static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t exit_cv = PTHREAD_COND_INITIALIZER;
 
 /* All guarded by park_mu. */
 static int epfd = -1, kickfd = -1;
-static struct slot *slots;
+static struct slot *pages[MAX_PAGES];
 static int nslots, free_slot = -1;
 static struct pool_job **heap;
 static int heap_len, heap_cap;
@@ -100,34 +105,41 @@ static void kick(void)
  * Slots
  * ---------------------------------------------------------------------- */
 
+static struct slot *slot_at(int i)
+{
+    return &pages[i / SLOTS_PER_PAGE][i % SLOTS_PER_PAGE];
+}
+
 /* A free slot for fd, growing the table; -1 when out of memory. */
 static int slot_new(int fd)
 {
     if (free_slot < 0) {
-        int n = nslots ? nslots * 2 : 64;
-        struct slot *t = realloc(slots, (size_t)n * sizeof *t);
-        if (!t)
+        int p = nslots / SLOTS_PER_PAGE;
+        struct slot *page = p < MAX_PAGES ? malloc(SLOTS_PER_PAGE * sizeof *page)
+                                          : NULL;
+        if (!page)
             return -1;
-        for (int i = n - 1; i >= nslots; i--) {
-            t[i].fd = -1;
-            t[i].gen = 0;
-            t[i].in = t[i].out = NULL;
-            t[i].next_free = free_slot;
-            free_slot = i;
+        pages[p] = page;
+        for (int k = SLOTS_PER_PAGE - 1; k >= 0; k--) {
+            page[k].fd = -1;
+            page[k].gen = 0;
+            page[k].in = page[k].out = NULL;
+            page[k].next_free = free_slot;
+            free_slot = nslots + k;
         }
-        slots = t;
-        nslots = n;
+        nslots += SLOTS_PER_PAGE;
     }
     int i = free_slot;
-    free_slot = slots[i].next_free;
-    slots[i].fd = fd;
+    struct slot *sl = slot_at(i);
+    free_slot = sl->next_free;
+    sl->fd = fd;
     return i;
 }
 
 /* Arm the slot's descriptor for the jobs parked on it. */
 static int slot_arm(int i, int op)
 {
-    struct slot *sl = &slots[i];
+    struct slot *sl = slot_at(i);
     struct epoll_event ev = {
         .events = EPOLLONESHOT | (sl->in ? EPOLLIN | EPOLLRDHUP : 0) |
                   (sl->out ? EPOLLOUT : 0),
@@ -141,7 +153,7 @@ void park_reg_release(struct park_reg *r)
     if (r->slot < 0)
         return;
     pthread_mutex_lock(&park_mu);
-    struct slot *sl = &slots[r->slot];
+    struct slot *sl = slot_at(r->slot);
     epoll_ctl(epfd, EPOLL_CTL_DEL, sl->fd, NULL);
     sl->fd = -1;
     sl->gen++;
@@ -251,7 +263,7 @@ void park_heap_remove(struct pool_job *job)
 static void unlink_parked(struct pool_job *job)
 {
     int i = job->reg->slot;
-    struct slot *sl = &slots[i];
+    struct slot *sl = slot_at(i);
     if (sl->in == job)
         sl->in = NULL;
     if (sl->out == job)
@@ -287,7 +299,7 @@ int park_job(struct pool_job *job)
         job->reg->slot = i;
         op = EPOLL_CTL_ADD;
     }
-    struct slot *sl = &slots[job->reg->slot];
+    struct slot *sl = slot_at(job->reg->slot);
     struct pool_job **place = job->events & POLLIN ? &sl->in : &sl->out;
     *place = job;
     rc = slot_arm(job->reg->slot, op);
@@ -338,9 +350,9 @@ static void take_ready(const struct epoll_event *ev, struct round *r)
 {
     int i = (int)(uint32_t)ev->data.u64;
     unsigned gen = (unsigned)(ev->data.u64 >> 32);
-    if (i >= nslots || slots[i].fd < 0 || slots[i].gen != gen)
+    if (i >= nslots || slot_at(i)->fd < 0 || slot_at(i)->gen != gen)
         return;                 /* its descriptor has gone: stale */
-    struct slot *sl = &slots[i];
+    struct slot *sl = slot_at(i);
     struct pool_job *got[2] = { NULL, NULL };
     if (sl->in && (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         got[0] = sl->in;
@@ -540,7 +552,8 @@ void park_shutdown(void)
     if (pollers > 0)
         kick();
     for (int i = 0; i < nslots; i++) {
-        while ((job = slots[i].in ? slots[i].in : slots[i].out) != NULL) {
+        struct slot *sl = slot_at(i);
+        while ((job = sl->in ? sl->in : sl->out) != NULL) {
             unlink_parked(job);
             heap_delete(job);
             pthread_mutex_unlock(&park_mu);

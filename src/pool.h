@@ -95,17 +95,17 @@ struct pool_job {
     /* Links: the job is in at most one of the lanes' and loops' lists at
        a time, said by 'where', which is guarded by the mutex of the list
        it is in. */
-    struct pool_job *prev, *next;
     enum pool_job_where where;
+    struct pool_job *prev, *next;
     /* Waiting for readiness (set before pool_submit, and by a step that
        returns POOL_AGAIN): */
+    struct park_reg *reg;         /* fd's registration (park.h) */
     int fd;
     short events;                 /* POLLIN or POLLOUT; 0: no waiting */
-    struct park_reg *reg;         /* fd's registration (park.h) */
-    long long deadline;           /* pool_now_ms(); 0: none */
     /* Guarded by park.c's mutex: */
-    int parked;                   /* on a slot now */
+    short parked;                 /* on a slot now */
     int heap_index;               /* in the deadline heap; -1: not */
+    long long deadline;           /* pool_now_ms(); 0: none */
     void *udata;                  /* free for the owner (the binding) */
 };
 

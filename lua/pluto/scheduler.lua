@@ -63,9 +63,10 @@ end
 
 setmetatable(Scheduler, { __call = function(cls) return cls.new() end })
 
--- Resume co once and file it by why it yielded (or drop it if it ended).
-function Scheduler:_step(co)
-  local ok, err = resume(co)
+-- Resume co once (with the arguments given, on its first resume) and file
+-- it by why it yielded, or drop it if it ended.
+function Scheduler:_step(co, ...)
+  local ok, err = resume(co, ...)
   if status(co) == "dead" then
     if self.coros[co] then
       self.coros[co] = nil
@@ -89,7 +90,7 @@ function Scheduler:_step(co)
   end
 end
 
-function Scheduler:add(f)
+function Scheduler:add(f, ...)
   local co
   if type(f) == "thread" then
     co = f
@@ -108,7 +109,7 @@ function Scheduler:add(f)
     self.coros[co] = true
     self.count = self.count + 1
   end
-  self:_step(co)
+  self:_step(co, ...)
   return co
 end
 

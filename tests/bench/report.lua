@@ -49,10 +49,10 @@ return {
   { id = "tls_ecdsa", title = "TLS ECDSA", what = "server handshakes, ECDSA P-256",
     unit = "handshakes/s", high = true },
   { id = "idle_rss", title = "idle RSS",
-    what = ("server RSS per idle connection (%s waiting)"):format(z("idle_conns", 10000)),
+    what = ("server RSS per idle connection (%s waiting)"):format(z("idle_conns", 18000)),
     unit = "KiB", high = false },
   { id = "idle_cpu", title = "idle CPU",
-    what = ("server CPU while %s wait"):format(z("idle_conns", 10000)),
+    what = ("server CPU while %s wait"):format(z("idle_conns", 18000)),
     unit = "% of a core", high = false },
   { id = "idle_probe", title = "idle probe",
     what = ("new connect + %d B round trip meanwhile"):format(z("msg", 64)),
@@ -390,7 +390,7 @@ w("  libraries as much as socket libraries.")
 w("- idle: the server is each implementation's echo server (ours: a")
 w("  coroutine per connection waiting in `recv`; cqueues: a coroutine per")
 w("  connection in `read`; luv: `read_start` callbacks; C: epoll). A C")
-w("  process (`ctools.c idle-clients`) opens ", z("idle_conns", 10000), " connections and stays")
+w("  process (`ctools.c idle-clients`) opens ", z("idle_conns", 18000), " connections and stays")
 w("  silent. RSS per connection = (RSS with all of them accepted, once it has")
 w("  settled − RSS before, after 3 warm-up connections) / their number (kernel")
 w("  socket buffers are not in RSS); CPU = utime+stime from `/proc/PID/stat`")

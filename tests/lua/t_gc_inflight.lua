@@ -1,6 +1,7 @@
 -- t_gc_inflight.lua: sockets and listeners collected by the GC while an
 -- operation is in flight (a recv, an accept, a send on a full buffer, in
--- abandoned coroutines) cause no crash, no leak and no hang; and a
+-- abandoned coroutines, all parked: no thread each) cause no crash, no
+-- leak (descriptors, parked jobs) and no hang; and a
 -- lua_State closed with operations in flight exits promptly and cleanly
 -- (child processes running h_exit_inflight.lua, exit status 0).
 local T = require "testlib"
@@ -29,6 +30,7 @@ end
 do
   settle()
   local base = T.fd_count()
+  local parked0 = socket.stats().wait.parked
   local ROUNDS = T.scale(50, 10)
   local keep_peers = {}          -- peers stay open, so only the GC ends the waits
   for _ = 1, ROUNDS do
@@ -62,6 +64,14 @@ do
     collectgarbage("collect")
   end
   settle()
+  -- Every collected socket's parked job was taken off its descriptor.
+  local parked = T.wait_until(function()
+    settle()
+    local st = socket.stats().wait
+    return st.parked <= parked0 and st.parked + 1
+  end, 10000, nil, true, 100)
+  T.check(parked, "parked jobs: %d at start, %d after the collections", parked0,
+          socket.stats().wait.parked)
 
   -- The process still works.
   local c, s, l = T.pair(socket)
