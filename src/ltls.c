@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #define MAX_ALPN 16
@@ -95,6 +96,35 @@ static void hs_work(struct pool_job *job)
     }
 }
 
+/* A server whose client has not sent its whole first record yet waits,
+   parked, until it has: a client that trickles its ClientHello, or sends
+   a few bytes and stalls, then costs no thread.  The socket's receive
+   low-water mark makes the kernel report it readable only once the
+   record is all there (5 bytes of header first); nothing is read here.
+   Anything that is not a plausible handshake record goes to the
+   handshake at once, which fails it. */
+#define RECORD_MAX (5 + 16384 + 2048)
+
+static int set_lowat(int fd, int bytes)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
+}
+
+static int hs_first_record(struct pool_job *job)
+{
+    struct hs_job *h = (struct hs_job *)job;
+    int fd = h->io->fd, avail = 0;
+    unsigned char hdr[5];
+    ssize_t n = recv(fd, hdr, sizeof hdr, MSG_PEEK | MSG_DONTWAIT);
+    int want = n == (ssize_t)sizeof hdr ? 5 + (hdr[3] << 8 | hdr[4]) : 5;
+    if (n <= 0 || (n == (ssize_t)sizeof hdr && (hdr[0] != 22 || want > RECORD_MAX)) ||
+        ioctl(fd, FIONREAD, &avail) < 0 || avail >= want || set_lowat(fd, want) < 0) {
+        set_lowat(fd, 1);
+        return POOL_WORK;
+    }
+    return POOL_AGAIN;
+}
+
 static void hs_cancel(struct pool_job *job)
 {
     shutdown(((struct hs_job *)job)->fd->fd, SHUT_RDWR);
@@ -137,6 +167,7 @@ static void hs_destroy(struct pool_job *job)
 
 static const struct pool_job_ops hs_ops = {
     .work = hs_work,
+    .step = hs_first_record,
     .cancel = hs_cancel,
     .abort = hs_abort,
     .destroy = hs_destroy,
@@ -495,8 +526,9 @@ static int drain_k(lua_State *L, int status, lua_KContext ctx)
     }
     pool_job_ref(&h->base);     /* the socket's reference */
     s->hjob = &h->base;
-    /* A server whose client has not spoken yet waits for its first
-       flight parked, without a thread; the rest runs on the cpu lane. */
+    /* A server whose client has not sent its first record yet waits for
+       it parked, without a thread (hs_first_record); the rest runs on the
+       cpu lane.  A client speaks first: straight to the lane. */
     if (lua_type(L, 2) == LUA_TTABLE && !h->io->pre)
         pool_job_wait_fd(&h->base, &s->fd->reg, s->fd->fd, POLLIN);
     plu_start(L, &h->base);

@@ -21,6 +21,14 @@
  *       one address to one port, the kernel's search for a free local
  *       port makes every new connect from that address take milliseconds
  *       (3 ms with 18,000, the C server as slow as any).
+ *   slowloris PORT NSILENT NPARTIAL HOLD
+ *       the same with NSILENT + NPARTIAL connections, the last NPARTIAL of
+ *       which send the first 10 bytes of a ClientHello and stall: the
+ *       attackers of a TLS server.
+ *   tls-probe PORT K
+ *       K times, one after the other: connect, full TLS handshake (as
+ *       tls-load does), read the server's "k", close; prints
+ *       "RESULT <median µs>" and "min=.. max=..".
  *   probe PORT K SIZE
  *       K times, one after the other: connect, send SIZE bytes, read SIZE
  *       bytes back, close; prints "RESULT <median µs>" and
@@ -44,6 +52,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,38 +80,50 @@ static double tl_start, tl_end;
 static gnutls_certificate_credentials_t tl_cred;
 static atomic_long tl_done, tl_failed;
 
+/* One client handshake over fd and the server's "k": 1 if both came. */
+static int handshake_and_k(int fd)
+{
+    gnutls_session_t s;
+    int ok = 0, rc;
+    gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_TICKETS);
+    gnutls_set_default_priority(s);
+    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, tl_cred);
+    gnutls_server_name_set(s, GNUTLS_NAME_DNS, "localhost", 9);
+    gnutls_transport_set_int(s, fd);
+    do rc = gnutls_handshake(s); while (rc < 0 && !gnutls_error_is_fatal(rc));
+    if (rc == 0) {
+        char k;
+        ssize_t r;
+        do r = gnutls_record_recv(s, &k, 1);
+        while (r < 0 && !gnutls_error_is_fatal((int)r));
+        ok = r == 1 && k == 'k';
+    }
+    gnutls_deinit(s);
+    return ok;
+}
+
+/* A blocking TCP socket to the target with a bounded wait on every step:
+   a server that stops answering cannot hold the client past its time. */
+static int bounded_socket(int seconds)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (fd < 0)
+        die("socket: %s", strerror(errno));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = { .tv_sec = seconds };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
 static void *tl_thread(void *arg)
 {
     (void)arg;
     struct sockaddr_in a = target(tl_port);
     while (now() < tl_end) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok = 0;
-        if (fd < 0)
-            die("socket: %s", strerror(errno));
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        /* A bounded wait on every step: a server that stops answering
-           cannot hold the load client past its time. */
-        struct timeval tv = { .tv_sec = 5 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-            gnutls_session_t s;
-            gnutls_init(&s, GNUTLS_CLIENT | GNUTLS_NO_TICKETS);
-            gnutls_set_default_priority(s);
-            gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, tl_cred);
-            gnutls_server_name_set(s, GNUTLS_NAME_DNS, "localhost", 9);
-            gnutls_transport_set_int(s, fd);
-            int rc;
-            do rc = gnutls_handshake(s); while (rc < 0 && !gnutls_error_is_fatal(rc));
-            if (rc == 0) {
-                char k;
-                ssize_t r;
-                do r = gnutls_record_recv(s, &k, 1);
-                while (r < 0 && !gnutls_error_is_fatal((int)r));
-                ok = r == 1 && k == 'k';
-            }
-            gnutls_deinit(s);
-        }
+        int fd = bounded_socket(5), ok = 0;
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+            ok = handshake_and_k(fd);
         close(fd);
         double t = now();
         if (t >= tl_start && t < tl_end)
@@ -132,7 +153,13 @@ static int tls_load(int port, int conns, double seconds, double warmup)
  * idle-clients
  * ---------------------------------------------------------------------- */
 
-static int idle_clients(int port, int n, double hold)
+/* A TLS record header (handshake, 256 bytes to come) and the start of a
+   ClientHello: a server's TLS stack reads these, then waits for more. */
+static const char hello_start[10] = "\x16\x03\x01\x01\x00\x01\x00\x00\xfc\x03";
+
+/* N connections, the last 'partial' of which send hello_start and
+   stall; held open and silent for 'hold' seconds. */
+static int idle_clients(int port, int n, int partial, double hold)
 {
     struct sockaddr_in a = target(port);
     int ep = epoll_create1(0), started = 0, connected = 0, inflight = 0, failed = 0;
@@ -153,17 +180,21 @@ static int idle_clients(int port, int n, double hold)
             started++;
             if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
                 connected++;
+                if (started > n - partial)
+                    send(fd, hello_start, sizeof hello_start, MSG_NOSIGNAL);
                 continue;
             }
             if (errno != EINPROGRESS)
                 die("connect: %s", strerror(errno));
-            struct epoll_event e = { .events = EPOLLOUT, .data.fd = fd };
+            struct epoll_event e = { .events = EPOLLOUT, .data.u64 =
+                (uint64_t)(started > n - partial) << 32 | (uint32_t)fd };
             epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
             inflight++;
         }
         int k = epoll_wait(ep, evs, 256, 1000);
         for (int i = 0; i < k; i++) {
-            int fd = evs[i].data.fd, err = 0;
+            int fd = (int)(uint32_t)evs[i].data.u64, err = 0;
+            int stall = (int)(evs[i].data.u64 >> 32);
             socklen_t len = sizeof err;
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
             epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
@@ -176,6 +207,8 @@ static int idle_clients(int port, int n, double hold)
                     die("too many failed connects (%s)", strerror(err));
             } else {
                 connected++;
+                if (stall)
+                    send(fd, hello_start, sizeof hello_start, MSG_NOSIGNAL);
             }
         }
         if (now() > deadline)
@@ -233,6 +266,32 @@ static int probe(int port, int k, int size)
 }
 
 /* ------------------------------------------------------------------------
+ * tls-probe
+ * ---------------------------------------------------------------------- */
+
+static int tls_probe(int port, int k)
+{
+    struct sockaddr_in a = target(port);
+    double *lat = calloc((size_t)k, sizeof *lat);
+    gnutls_certificate_allocate_credentials(&tl_cred);
+    for (int i = 0; i < k; i++) {
+        double t0 = now();
+        int fd = bounded_socket(10);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+            die("tls-probe connect: %s", strerror(errno));
+        if (!handshake_and_k(fd))
+            die("tls-probe: handshake %d failed", i + 1);
+        lat[i] = (now() - t0) * 1e6;
+        close(fd);
+        poll(NULL, 0, 10);   /* 10 ms apart: single clients, not a burst */
+    }
+    qsort(lat, (size_t)k, sizeof *lat, cmp_double);
+    printf("RESULT %.0f\n", lat[k / 2]);
+    printf("min=%.0f max=%.0f\n", lat[0], lat[k - 1]);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * sign-speed
  * ---------------------------------------------------------------------- */
 
@@ -269,7 +328,12 @@ int main(int argc, char **argv)
     if (!strcmp(m, "tls-load") && argc == 6)
         return tls_load(atoi(argv[2]), atoi(argv[3]), atof(argv[4]), atof(argv[5]));
     if (!strcmp(m, "idle-clients") && argc == 5)
-        return idle_clients(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
+        return idle_clients(atoi(argv[2]), atoi(argv[3]), 0, atof(argv[4]));
+    if (!strcmp(m, "slowloris") && argc == 6)
+        return idle_clients(atoi(argv[2]), atoi(argv[3]) + atoi(argv[4]),
+                            atoi(argv[4]), atof(argv[5]));
+    if (!strcmp(m, "tls-probe") && argc == 4)
+        return tls_probe(atoi(argv[2]), atoi(argv[3]));
     if (!strcmp(m, "sign-speed") && argc == 4)
         return sign_speed(argv[2], atof(argv[3]));
     if (!strcmp(m, "probe") && argc == 5)

@@ -51,11 +51,21 @@ return {
   { id = "idle_rss", title = "idle RSS",
     what = ("server RSS per idle connection (%s waiting)"):format(z("idle_conns", 18000)),
     unit = "KiB", high = false },
+  { id = "idle_threads", title = "idle threads",
+    what = ("server threads while %s wait"):format(z("idle_conns", 18000)),
+    unit = "threads", high = false },
   { id = "idle_cpu", title = "idle CPU",
     what = ("server CPU while %s wait"):format(z("idle_conns", 18000)),
     unit = "% of a core", high = false },
   { id = "idle_probe", title = "idle probe",
     what = ("new connect + %d B round trip meanwhile"):format(z("msg", 64)),
+    unit = "µs", high = false },
+  { id = "slowloris_base", title = "TLS probe",
+    what = "a fresh handshake + first answer, server otherwise idle (ECDSA)",
+    unit = "µs", high = false },
+  { id = "slowloris_loaded", title = "slowloris",
+    what = ("the same while %s clients say nothing and %s stall in their ClientHello")
+             :format(z("slow_silent", 6000), z("slow_partial", 1000)),
     unit = "µs", high = false },
 }
 end
@@ -396,8 +406,17 @@ w("  settled − RSS before, after 3 warm-up connections) / their number (kernel
 w("  socket buffers are not in RSS); CPU = utime+stime from `/proc/PID/stat`")
 w("  over ", z("idle_cpu_seconds", 5), " s while they wait, in % of one core; the probe is a third")
 w("  process doing ", z("probes", 20), " times connect + 64 B round trip + close, 10 ms apart")
-w("  (median). LuaSocket cannot take part: `socket.select` handles at most")
-w("  1,024 descriptors.")
+w("  (median); the threads are the server's (`/proc/PID/status`). LuaSocket")
+w("  cannot take part: `socket.select` handles at most 1,024 descriptors.")
+w("- slowloris: each TLS server of the tls line with the ECDSA certificate;")
+w("  a third process (`ctools.c tls-probe`) makes ", z("probes", 20), " fresh clients one after")
+w("  the other (connect, full handshake, read the server's first byte, close;")
+w("  median), first with the server otherwise idle, then while `ctools.c")
+w("  slowloris` holds ", z("slow_silent", 6000), " connections that say nothing and ",
+  z("slow_partial", 1000), " that sent")
+w("  the first 10 bytes of a ClientHello and stalled. Ours drops both kinds")
+w("  at its 10 s handshake deadline; the probe runs well before that.")
+w("  LuaSocket's server (`socket.select`) cannot hold that many descriptors.")
 w("- Sizes used in this run: `", env.sizes or "?", "`.")
 w("- The machine may be shared with other work (see the load average above):")
 w("  the spread between runs (min–max) can be wide, pingpong's most of all,")
