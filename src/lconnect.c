@@ -373,7 +373,7 @@ int plu_connect(lua_State *L)
     static const char *const kinds[] = { "tcp", "udp", NULL };
     const char *host = plu_checkcstring(L, 1, NULL);
     unsigned port = plu_checkport(L, 2);
-    int type = luaL_checkoption(L, 3, "tcp", kinds) == 1 ? SOCK_DGRAM
+    int type = plu_checkoption(L, 3, "tcp", kinds) == 1 ? SOCK_DGRAM
                                                           : SOCK_STREAM;
     struct netaddr addr;
 

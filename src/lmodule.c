@@ -61,13 +61,10 @@ static void check_known_fields(lua_State *L)
 {
     lua_pushnil(L);
     while (lua_next(L, 1)) {
-        int known = lua_type(L, -2) == LUA_TSTRING &&
-                    (strcmp(lua_tostring(L, -2), "idle_ms") == 0 ||
-                     strcmp(lua_tostring(L, -2), "spin_us") == 0);
+        int known = plu_is_key(L, -2, "idle_ms") || plu_is_key(L, -2, "spin_us");
         for (int i = 0; i < POOL_NLANES && !known; i++)
-            known = lua_type(L, -2) == LUA_TSTRING &&
-                    (strcmp(lua_tostring(L, -2), lane_fields[i][0]) == 0 ||
-                     strcmp(lua_tostring(L, -2), lane_fields[i][1]) == 0);
+            known = plu_is_key(L, -2, lane_fields[i][0]) ||
+                    plu_is_key(L, -2, lane_fields[i][1]);
         if (!known) {
             lua_pushvalue(L, -2);
             luaL_argerror(L, 1, lua_pushfstring(L, "unknown field '%s'",

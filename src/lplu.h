@@ -54,6 +54,10 @@ void plu_fd_unref(struct plu_fd *f);
    function of the module. */
 struct plu_state {
     struct pool_loop *loop;
+    /* Finished jobs taken off the loop and not yet handed to their
+       waiters: if handing one over raises (a memory error), the rest wait
+       here for the next _poll; each holds the loop's reference. */
+    struct pool_job *taken;
     char *scratch;                        /* NET_CHUNK_MAX bytes, lazily */
     unsigned long received;               /* receives that returned data;
                                              lsocket.c's retries watch it */
@@ -103,12 +107,13 @@ struct plu_socket {
     struct pool_job *rjob;      /* receive in flight, at most one */
     struct pool_job *wjob;      /* send in flight, at most one */
     struct pool_job *hjob;      /* TLS handshake in flight: no other I/O */
-    int timeout_ms;             /* -1: none */
+    long long timeout_ms;       /* -1: none */
     long long rdeadline;        /* of the recv / send call in progress */
     long long wdeadline;        /* (pool_now_ms; 0: none) */
     int family;
     int werr;                   /* last send job's outcome (0, -errno) */
     int werr_tls;               /* ... or its GnuTLS error */
+    int stream_err;             /* errno that ended a TLS receive, or 0 */
     int tls_held;               /* enum tls_held, for the next send */
     unsigned wseq;              /* numbers send jobs */
 
@@ -161,6 +166,13 @@ double plu_now_ms(void);
 /* Argument 'arg' as a string that can become a C string: a Lua error
    naming it if it holds a NUL byte.  len may be NULL. */
 const char *plu_checkcstring(lua_State *L, int arg, size_t *len);
+/* luaL_checkoption, but an argument with a NUL byte is an error too (not
+   taken for the name before it). */
+int plu_checkoption(lua_State *L, int arg, const char *def,
+                    const char *const names[]);
+/* Whether the value at idx is the string 'name' exactly (a key with a NUL
+   byte in it is not "alpn"). */
+int plu_is_key(lua_State *L, int idx, const char *name);
 /* Check that argument 'arg' is an integer port 0..65535. */
 unsigned plu_checkport(lua_State *L, int arg);
 

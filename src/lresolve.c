@@ -95,11 +95,11 @@ int plu_resolve(lua_State *L)
     static const char *const families[] = { "any", "inet", "inet6", NULL };
     static const int family_of[] = { AF_UNSPEC, AF_INET, AF_INET6 };
     size_t len;
-    const char *host = luaL_checklstring(L, 1, &len);
-    int family = family_of[luaL_checkoption(L, 2, "any", families)];
+    const char *host = plu_checkcstring(L, 1, &len);
+    int family = family_of[plu_checkoption(L, 2, "any", families)];
     struct netaddr addr;
 
-    luaL_argcheck(L, len > 0 && strlen(host) == len, 1, "empty host name");
+    luaL_argcheck(L, len > 0, 1, "empty host name");
     /* An IP literal resolves to itself, without a worker. */
     if (netaddr_parse_ip(host, 0, &addr) == 0 &&
         (family == AF_UNSPEC || family == addr.ss.ss_family)) {

@@ -285,7 +285,9 @@ struct recv_job {
 };
 
 /* The receive on either transport, without waiting; GnuTLS's outcomes
-   become errno style, nothing there yet (GNUTLS_E_AGAIN) -EAGAIN. */
+   become errno style: nothing there yet (GNUTLS_E_AGAIN) -EAGAIN, a
+   failure of the transport its errno (a reset is ECONNRESET, as on plain
+   TCP), any other -EPROTO with the GnuTLS error in *tlserr. */
 static int receive(struct plu_fd *f, struct chunk **out, int *tlserr)
 {
     if (!f->tls)
@@ -293,11 +295,24 @@ static int receive(struct plu_fd *f, struct chunk **out, int *tlserr)
     int n = tls_recv_chunk(f->tls, f->io, 0, out);
     if (n == GNUTLS_E_AGAIN)
         return -EAGAIN;
+    if (n < 0 && f->io->recv_errno)
+        return -f->io->recv_errno;
     if (n < 0) {
         *tlserr = n;
         return -EPROTO;
     }
     return n;
+}
+
+/* A receive's failure: the stream ended without TLS's close_notify is
+   nil, "truncated" (nil first, so that loops end as at a clean end). */
+static int fail_recv(lua_State *L, struct plu_socket *s, int rc, int tlserr)
+{
+    if (rc < 0 && !tlserr)
+        s->stream_err = -rc;    /* a later send on the dead session says so */
+    if (tlserr == GNUTLS_E_PREMATURE_TERMINATION)
+        return plu_fail_word(L, "truncated", "GNUTLS_E_PREMATURE_TERMINATION");
+    return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
 }
 
 /* On a poller once the descriptor is readable (or on the caller's
@@ -382,7 +397,7 @@ static int take_recv(lua_State *L, struct plu_socket *s)
         /* A datagram socket stays usable after an error (an ICMP
            refusal, say); a stream does not. */
         s->eof = !s->udp;
-        return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+        return fail_recv(L, s, rc, tlserr);
     }
     if (rc == -ETIMEDOUT && s->fd)
         return fail_rc(L, rc);
@@ -472,7 +487,7 @@ static int recv_tls_now(lua_State *L, struct plu_socket *s)
         lua_pushnil(L);
         return 1;
     }
-    return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+    return fail_recv(L, s, rc, tlserr);
 }
 
 static int recv_plain_now(lua_State *L, struct plu_socket *s)
@@ -648,6 +663,8 @@ static int transmit(struct plu_fd *f, const char *data, size_t len,
     int rc = tls_send_all(f->tls, f->io, data, len, 0, held, sent);
     if (rc == GNUTLS_E_AGAIN)
         return -EAGAIN;
+    if (rc < 0 && f->io->send_errno)
+        return -f->io->send_errno;     /* EPIPE, ECONNRESET: as plain TCP */
     if (rc < 0) {
         *tlserr = rc;
         return -EPROTO;
@@ -696,6 +713,15 @@ static const struct pool_job_ops send_ops = {
 };
 
 static int send_step(lua_State *L, int status, lua_KContext ctx);
+
+/* A send's failure.  A TLS session that a failed receive invalidated
+   (GNUTLS_E_INVALID_SESSION) reports what killed it: a reset, say. */
+static int fail_send(lua_State *L, struct plu_socket *s, int rc, int tlserr)
+{
+    if (tlserr == GNUTLS_E_INVALID_SESSION && s->stream_err)
+        return plu_fail(L, s->stream_err);
+    return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+}
 
 /* Hand what the kernel did not take to a worker; returns its number. */
 static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
@@ -765,8 +791,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             if (!s->fd)
                 return plu_fail_word(L, "closed", "EBADF");
             if (s->werr < 0)
-                return s->werr_tls ? plu_fail_tls(L, s->werr_tls)
-                                   : fail_rc(L, s->werr);
+                return fail_send(L, s, s->werr, s->werr_tls);
             lua_pushboolean(L, 1);
             return 1;
         }
@@ -800,7 +825,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             return 1;
         }
         if (rc != -EAGAIN)
-            return tlserr ? plu_fail_tls(L, tlserr) : fail_rc(L, rc);
+            return fail_send(L, s, rc, tlserr);
         ctx = start_send(L, s, data + sent, len - sent, held);
     }
 }
@@ -909,6 +934,8 @@ static int sock_shutdown(lua_State *L)
     return 1;
 }
 
+/* settimeout(seconds | nil): nil or math.huge, no limit; NaN or a
+   negative number, a caller's error. */
 static int sock_settimeout(lua_State *L)
 {
     struct plu_socket *s = plu_socket_check(L, 1);
@@ -916,8 +943,9 @@ static int sock_settimeout(lua_State *L)
         s->timeout_ms = -1;
     } else {
         lua_Number t = luaL_checknumber(L, 2);
-        luaL_argcheck(L, t >= 0 && t < 2e6, 2, "seconds must be >= 0");
-        s->timeout_ms = (int)(t * 1000 + 0.5);
+        luaL_argcheck(L, t == t, 2, "seconds is NaN");
+        luaL_argcheck(L, t >= 0, 2, "seconds must be >= 0");
+        s->timeout_ms = t >= 1e12 ? -1 : (long long)(t * 1000 + 0.5);
     }
     return 0;
 }

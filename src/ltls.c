@@ -75,6 +75,13 @@ static void hs_work(struct pool_job *job)
         timed_out(h);
         return;
     }
+    /* The transport failed (a reset, a broken pipe): say so, as plain
+       TCP would, rather than GnuTLS's "Error in the pull function". */
+    int e = h->io->recv_errno ? h->io->recv_errno : h->io->send_errno;
+    if (h->rc < 0 && e) {
+        h->errname = net_errname(e);
+        snprintf(h->err, sizeof h->err, "%s", strerror(e));
+    }
     if (h->rc < 0)
         return;
     gnutls_datum_t proto;
@@ -226,6 +233,7 @@ static int read_alpn(lua_State *L, int opts, const char **names)
         const char *p = lua_tolstring(L, -1, &len);
         luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING && len > 0 && len < 256,
                       opts, "alpn must be an array of non-empty strings");
+        luaL_argcheck(L, strlen(p) == len, opts, "an alpn name contains a NUL byte");
         names[n] = p;       /* kept alive by the opts table */
         lua_pop(L, 1);
     }
@@ -392,7 +400,7 @@ static struct hs_job *new_hs_job(lua_State *L, struct plu_socket *s)
 static const char *plain_hostname(lua_State *L, int idx)
 {
     size_t len;
-    const char *h = lua_tolstring(L, idx, &len);
+    const char *h = plu_checkcstring(L, idx, &len);
     luaL_Buffer b;
     if (len >= 2 && h[0] == '[' && h[len - 1] == ']') {
         h++;
@@ -420,8 +428,7 @@ static void check_options(lua_State *L, int opts, int server)
         int ok = 0;
         lua_pop(L, 1);
         for (int i = 0; known[i] && !ok; i++)
-            ok = lua_type(L, -1) == LUA_TSTRING &&
-                 strcmp(lua_tostring(L, -1), known[i]) == 0;
+            ok = plu_is_key(L, -1, known[i]);
         if (!ok)
             luaL_argerror(L, opts, lua_pushfstring(L, "unknown option '%s'%s",
                           luaL_tolstring(L, -1, NULL),
@@ -441,6 +448,8 @@ static int setup_session(lua_State *L, struct plu_socket *s, struct hs_job *h)
         memset(&o, 0, sizeof o);
         o.hostname = plain_hostname(L, 2);
         o.cafile = opt_string(L, 3, "cafile", &o.cafile_len);
+        luaL_argcheck(L, !o.cafile || strlen(o.cafile) == o.cafile_len, 3,
+                      "cafile contains a NUL byte");
         o.verify = opt_bool(L, 3, "verify", 1);
         o.require_ecdhe = opt_bool(L, 3, "require_ecdhe", 0);
         o.alpn = alpn[0] ? alpn : NULL;

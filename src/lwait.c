@@ -45,6 +45,22 @@ const char *plu_checkcstring(lua_State *L, int arg, size_t *len)
     return p;
 }
 
+int plu_checkoption(lua_State *L, int arg, const char *def,
+                    const char *const names[])
+{
+    if (!(def && lua_isnoneornil(L, arg)))
+        plu_checkcstring(L, arg, NULL);
+    return luaL_checkoption(L, arg, def, names);
+}
+
+int plu_is_key(lua_State *L, int idx, const char *name)
+{
+    size_t len;
+    const char *k = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len)
+                                                    : NULL;
+    return k && len == strlen(name) && memcmp(k, name, len) == 0;
+}
+
 /* ------------------------------------------------------------------------
  * The per-state object
  * ---------------------------------------------------------------------- */
@@ -52,6 +68,11 @@ const char *plu_checkcstring(lua_State *L, int arg, size_t *len)
 static int state_gc(lua_State *L)
 {
     struct plu_state *st = lua_touserdata(L, 1);
+    while (st->taken) {
+        struct pool_job *job = st->taken;
+        st->taken = job->next;
+        pool_job_unref(job);
+    }
     if (st->loop) {
         /* Jobs still running finish into nothing and free themselves. */
         pool_loop_close(st->loop);
@@ -79,6 +100,7 @@ int plu_state_open(lua_State *L)
     lua_pop(L, 1);
     struct plu_state *st = lua_newuserdatauv(L, sizeof *st, 0);
     st->loop = NULL;
+    st->taken = NULL;
     st->scratch = NULL;
     st->received = 0;
     lua_createtable(L, 0, 1);
@@ -235,8 +257,8 @@ void plu_finish(lua_State *L, struct pool_job *job)
     pool_loop_forget(st->loop, job);
     if (!job->udata)
         return;             /* ran inline, or nobody ever waited on it */
+    wake_waiters(L, job, L);    /* may raise: then it is done again */
     job->udata = NULL;
-    wake_waiters(L, job, L);
     /* This coroutine no longer waits, nor is it ready for a scheduler. */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
     lua_pushthread(L);
@@ -292,27 +314,31 @@ struct pool_job **plu_push_box(lua_State *L, int cancel)
  * What the scheduler calls
  * ---------------------------------------------------------------------- */
 
-/* _poll([timeout_ms]): wait up to timeout_ms (default: forever) for
-   finished jobs, move their coroutines into the READY set and return it.
-   The caller removes the coroutines it resumes. */
+/* _poll([timeout_ms]): wait up to timeout_ms (default: forever; NaN is
+   an error, infinity forever) for finished jobs, move their coroutines
+   into the READY set and return it.  The caller removes the coroutines
+   it resumes.  A memory error while moving them leaves the jobs not yet
+   handed over in st->taken, for the next call: none is lost. */
 static int l_poll(lua_State *L)
 {
     struct plu_state *st = plu_state(L);
     lua_Number t = luaL_optnumber(L, 1, -1);
-    int timeout = t < 0 ? -1 : t > 1e9 ? 1000000000 : (int)(t + 0.999);
-    struct pool_job *job;
+    luaL_argcheck(L, t == t, 1, "timeout is NaN");
+    int timeout = t < 0 || t > 1e9 ? -1 : (int)(t + 0.999);
 
-    if (timeout != 0 && pool_loop_wait(st->loop, timeout) < 0)
-        return luaL_error(L, "poll: %s", strerror(errno));
-    job = pool_loop_take(st->loop);
-    while (job) {
-        struct pool_job *next = job->next;
+    if (!st->taken) {
+        if (timeout != 0 && pool_loop_wait(st->loop, timeout) < 0)
+            return luaL_error(L, "poll: %s", strerror(errno));
+        st->taken = pool_loop_take(st->loop);
+    }
+    while (st->taken) {
+        struct pool_job *job = st->taken;
         if (job->udata)
-            wake_waiters(L, job, NULL);
+            wake_waiters(L, job, NULL);     /* may raise: job stays */
         /* The waiter still finds the job on its socket and will call
            plu_finish, which then has nothing left to forget. */
+        st->taken = job->next;
         pool_job_unref(job);
-        job = next;
     }
     lua_rawgetp(L, LUA_REGISTRYINDEX, &READY_KEY);
     return 1;
@@ -365,7 +391,8 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx)
 static int l_sleep(lua_State *L)
 {
     lua_Number ms = luaL_checknumber(L, 1);
-    luaL_argcheck(L, ms >= 0 && ms < 1e12, 1, "must be a number of "
+    /* (NaN fails every comparison.) */
+    luaL_argcheck(L, ms >= 0 && ms < 1e12, 1, "must be a finite number of "
                   "milliseconds >= 0");
     if (lua_isyieldable(L)) {
         double deadline = plu_now_ms() + ms;

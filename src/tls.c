@@ -57,8 +57,14 @@ static ssize_t io_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
             return n;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            io->recv_errno = errno;
             return -1;
+        }
+        if (io->recv_timeout_ms == 0) {
+            io->recv_timed_out = 1;
+            return -1;                  /* errno is EAGAIN */
+        }
         int rc = net_wait(io->fd, POLLIN, io->recv_timeout_ms);
         if (rc < 0) {
             io->recv_timed_out = rc == -ETIMEDOUT;
@@ -93,8 +99,10 @@ static ssize_t io_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
             return n;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            io->send_errno = errno;
             return -1;
+        }
         if (io->send_timeout_ms == 0) {
             io->send_timed_out = 1;
             return -1;                  /* errno is EAGAIN */
@@ -535,6 +543,7 @@ int tls_handshake(gnutls_session_t s, struct tls_io *io, int timeout_ms,
     gnutls_handshake_set_timeout(s, timeout_ms < 0 ? GNUTLS_INDEFINITE_TIMEOUT
                                                    : (unsigned)timeout_ms);
     io->recv_timed_out = io->send_timed_out = 0;
+    io->recv_errno = io->send_errno = 0;
     do {
         rc = gnutls_handshake(s);
     } while (rc < 0 && !gnutls_error_is_fatal(rc) &&
@@ -575,14 +584,12 @@ int tls_recv_chunk(gnutls_session_t s, struct tls_io *io, int timeout_ms,
     /* GNUTLS_E_AGAIN also comes after a post-handshake message (a TLS 1.3
        session ticket) was processed: only our own timeout ends the call. */
     io->recv_timed_out = 0;
+    io->recv_errno = 0;
     do {
         n = gnutls_record_recv(s, c->data, NET_CHUNK_MAX);
     } while (n == GNUTLS_E_INTERRUPTED ||
              n == GNUTLS_E_REHANDSHAKE ||  /* refused: we never renegotiate */
              (n == GNUTLS_E_AGAIN && !io->recv_timed_out));
-    /* A peer that closes without close_notify ends the stream too. */
-    if (n == GNUTLS_E_PREMATURE_TERMINATION)
-        n = 0;
     if (n <= 0) {
         free(c);
         return (int)n;
@@ -608,6 +615,7 @@ int tls_send_all(gnutls_session_t s, struct tls_io *io, const void *buf,
 {
     io->send_timeout_ms = timeout_ms;
     io->send_timed_out = 0;
+    io->send_errno = 0;
     *sent = 0;
     if (*held != TLS_HELD_NONE) {
         ssize_t n = flush_held(s, io);

@@ -28,6 +28,9 @@ struct tls_io {
     int recv_timeout_ms, send_timeout_ms;   /* -1: none; 0: don't wait */
     int recv_timed_out, send_timed_out;     /* our wait ran out (not a
                                                GnuTLS retry request) */
+    int recv_errno, send_errno;             /* the transport's own failure
+                                               in the call under way (a
+                                               reset, a broken pipe), or 0 */
     char *pre;                 /* bytes read before starttls, served first */
     size_t prelen, preoff;
 };
@@ -73,8 +76,10 @@ int tls_handshake(gnutls_session_t s, struct tls_io *io, int timeout_ms,
                   char *err, size_t errlen);
 
 /* One record's worth of plaintext (<= 64 KiB) as a new chunk; returns its
-   length, 0 at the end of the stream (close_notify or EOF), or a GnuTLS
-   error (GNUTLS_E_AGAIN after the timeout). */
+   length, 0 at the end of the stream (close_notify), or a GnuTLS error:
+   GNUTLS_E_AGAIN after the timeout, GNUTLS_E_PREMATURE_TERMINATION when
+   the stream ended without close_notify (truncated), and after a failure
+   of the transport, io->recv_errno says which. */
 int tls_recv_chunk(gnutls_session_t s, struct tls_io *io, int timeout_ms,
                    struct chunk **out);
 /* Plaintext already decrypted and waiting: a receive would not block. */
@@ -90,7 +95,8 @@ enum tls_held {
 };
 
 /* Send all of buf; 0 or a GnuTLS error code (GNUTLS_E_AGAIN when the
-   timeout ran out; with timeout 0, when the kernel took no more).  *sent
+   timeout ran out; with timeout 0, when the kernel took no more; after a
+   failure of the transport, io->send_errno says which).  *sent
    counts the bytes of buf that GnuTLS has taken.  *held says, on entry,
    what GnuTLS holds from before (flushed first), and on return after
    GNUTLS_E_AGAIN, what it holds now. */

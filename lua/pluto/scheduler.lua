@@ -55,6 +55,9 @@ function Scheduler.new()
     coros = {},      -- set of the coroutines this scheduler runs
     count = 0,
     runnable = {},   -- array: yielded plainly, to resume next round
+    batch = {},      -- this round's coroutines, from bhead on (a queue)
+    bhead = 1,
+    current = nil,   -- the coroutine being resumed and filed
     timers = {},     -- heap of sleeping coroutines
     yieldfunc = nil,
     errorfunc = nil,
@@ -64,10 +67,15 @@ end
 setmetatable(Scheduler, { __call = function(cls) return cls.new() end })
 
 -- Resume co once (with the arguments given, on its first resume) and file
--- it by why it yielded, or drop it if it ended.
+-- it by why it yielded, or drop it if it ended. While it is being filed
+-- (which allocates, and so can raise a memory error) it is self.current:
+-- the next round resumes it once more rather than lose it (a coroutine
+-- resumed too early only yields again).
 function Scheduler:_step(co, ...)
+  self.current = co
   local ok, err = resume(co, ...)
   if status(co) == "dead" then
+    self.current = nil
     if self.coros[co] then
       self.coros[co] = nil
       self.count = self.count - 1
@@ -88,6 +96,21 @@ function Scheduler:_step(co, ...)
   elseif w ~= true then
     heap_push(self.timers, w, co)
   end
+  self.current = nil
+end
+
+-- The body of a coroutine added while errorfunc is set. xpcall does not
+-- call its handler for a memory error, so errorfunc then gets the message
+-- here: it sees every coroutine's failure.
+local function guarded(errorfunc, f, ...)
+  local handled = false
+  local function handler(e)
+    handled = true
+    return errorfunc(e)
+  end
+  local r = table.pack(xpcall(f, handler, ...))
+  if not r[1] and not handled then errorfunc(r[2]) end
+  return table.unpack(r, 1, r.n)
 end
 
 function Scheduler:add(f, ...)
@@ -97,10 +120,15 @@ function Scheduler:add(f, ...)
   elseif type(f) == "function" then
     local errorfunc = self.errorfunc
     if errorfunc then
-      co = coroutine.create(function(...) return xpcall(f, errorfunc, ...) end)
-    else
-      co = coroutine.create(f)
+      co = coroutine.create(guarded)
+      if not self.coros[co] then
+        self.coros[co] = true
+        self.count = self.count + 1
+      end
+      self:_step(co, errorfunc, f, ...)
+      return co
     end
+    co = coroutine.create(f)
   else
     error("bad argument #1 to 'add' (function or thread expected, got "
           .. type(f) .. ")", 2)
@@ -138,42 +166,72 @@ end
 
 -- How long the kernel wait may last: 0 if something can run now, else
 -- until the nearest timer (-1: no timer, wait for a completion).
-function Scheduler:_timeout(batch)
-  if #batch > 0 or self.yieldfunc then return 0 end
+function Scheduler:_timeout()
+  if self.bhead <= #self.batch or #self.runnable > 0 or self.current
+     or self.yieldfunc then
+    return 0
+  end
   local top = self.timers[1]
   if not top then return -1 end
   local ms = top[1] - now()
   return ms > 0 and ms or 0
 end
 
+-- The coroutines to resume this round, appended to self.batch: each is
+-- appended before it is taken off the set or heap it came from, so that
+-- a memory error on the way loses none (the next round finds it again).
+function Scheduler:_collect(wait_ms)
+  local coros, timers, batch = self.coros, self.timers, self.batch
+  if self.current then         -- a round that ended in an error left it
+    batch[#batch + 1] = self.current
+    self.current = nil
+  end
+  local runnable = self.runnable
+  self.runnable = {}
+  for i = 1, #runnable do batch[#batch + 1] = runnable[i] end
+  -- Coroutines whose operations finished.
+  local ready = poll(wait_ms)
+  for co in pairs(ready) do
+    if coros[co] then
+      batch[#batch + 1] = co
+      ready[co] = nil
+    end
+  end
+  -- Coroutines whose sleep is over (stale entries are skipped: the
+  -- coroutine was removed, or woke and went on to other things).
+  local t = now()
+  while timers[1] and timers[1][1] <= t do
+    local e = timers[1]
+    if coros[e[2]] and waitstate(e[2]) == e[1] then
+      batch[#batch + 1] = e[2]
+    end
+    heap_pop(timers)
+  end
+end
+
+-- One round: collect what can run, waiting at most wait_ms for it, and
+-- resume it. Each coroutine leaves the batch before it is resumed, so
+-- that after an error (raised out of run or step) the next call goes on
+-- with the rest.
+function Scheduler:_round(wait_ms)
+  if self.bhead > #self.batch then
+    self.batch, self.bhead = {}, 1
+    self:_collect(wait_ms)
+  end
+  local coros, batch = self.coros, self.batch
+  while self.bhead <= #batch do
+    local co = batch[self.bhead]
+    batch[self.bhead] = false
+    self.bhead = self.bhead + 1
+    if coros[co] and status(co) == "suspended" then
+      self:_step(co)
+    end
+  end
+end
+
 function Scheduler:run()
-  local coros, timers = self.coros, self.timers
   while self.count > 0 do
-    local batch = self.runnable
-    self.runnable = {}
-    -- Coroutines whose operations finished.
-    local ready = poll(self:_timeout(batch))
-    for co in pairs(ready) do
-      if coros[co] then
-        ready[co] = nil
-        batch[#batch + 1] = co
-      end
-    end
-    -- Coroutines whose sleep is over (stale entries are skipped: the
-    -- coroutine was removed, or woke and went on to other things).
-    local t = now()
-    while timers[1] and timers[1][1] <= t do
-      local e = heap_pop(timers)
-      if coros[e[2]] and waitstate(e[2]) == e[1] then
-        batch[#batch + 1] = e[2]
-      end
-    end
-    for i = 1, #batch do
-      local co = batch[i]
-      if coros[co] and status(co) == "suspended" then
-        self:_step(co)
-      end
-    end
+    self:_round(self:_timeout())
     if self.yieldfunc then
       self.yieldfunc()
     end
