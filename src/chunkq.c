@@ -24,6 +24,7 @@ struct chunk *chunk_new(const void *data, size_t len)
         return NULL;
     c->next = NULL;
     c->len = len;
+    c->off = 0;
     if (len)
         memcpy(c->data, data, len);
     return c;
@@ -36,6 +37,7 @@ struct chunk *chunk_trim(struct chunk *c, size_t len)
         c = fit;
     c->next = NULL;
     c->len = len;
+    c->off = 0;
     return c;
 }
 
@@ -73,4 +75,19 @@ struct chunk *chunkq_pop(struct chunkq *q)
     q->count--;
     q->bytes -= c->len;
     return c;
+}
+
+void chunkq_consume(struct chunkq *q, size_t n)
+{
+    while (n > 0 && q->head) {
+        struct chunk *c = q->head;
+        if (n < c->len) {
+            c->off += n;
+            c->len -= n;
+            q->bytes -= n;
+            return;
+        }
+        n -= c->len;
+        free(chunkq_pop(q));
+    }
 }

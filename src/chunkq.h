@@ -12,9 +12,16 @@
 
 struct chunk {
     struct chunk *next;
-    size_t len;
+    size_t len;                 /* bytes left, from data + off */
+    size_t off;                 /* bytes already consumed */
     char data[];
 };
+
+/* The bytes of a chunk not consumed yet (len of them). */
+static inline const char *chunk_start(const struct chunk *c)
+{
+    return c->data + c->off;
+}
 
 struct chunkq {
     struct chunk *head, *tail;
@@ -35,6 +42,8 @@ void chunkq_push_back(struct chunkq *q, struct chunk *c);
 void chunkq_push_front(struct chunkq *q, struct chunk *c);
 /* The oldest chunk, removed (caller frees it with free()), or NULL. */
 struct chunk *chunkq_pop(struct chunkq *q);
+/* Drop the first n bytes (n <= q->bytes), freeing the chunks used up. */
+void chunkq_consume(struct chunkq *q, size_t n);
 /* The oldest chunk, left in place, or NULL. */
 static inline const struct chunk *chunkq_peek(const struct chunkq *q)
 {

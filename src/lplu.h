@@ -159,6 +159,28 @@ int plu_resolve(lua_State *L);          /* socket.resolve */
 int plu_udpserver(lua_State *L);        /* socket.udpserver */
 int plu_setpeer(lua_State *L);          /* s:setpeer */
 
+/* Socket methods of lrecv.c and lsend.c. */
+int plu_sock_recv(lua_State *L);
+int plu_sock_peek(lua_State *L);
+int plu_sock_unrecv(lua_State *L);
+int plu_sock_isopen(lua_State *L);
+int plu_sock_send(lua_State *L);
+
+/* Drop the handle's hold on a finished job (*slot).  plu_finish may
+   raise (a memory error): the job then stays in its slot. */
+void plu_release_job(lua_State *L, struct pool_job **slot);
+
+/* nil, message, errno name for rc < 0 (errno style); -ETIMEDOUT is the
+   word "timeout". */
+int plu_fail_rc(lua_State *L, int rc);
+
+/* The deadline of a socket's call that began at 'since' (0: no limit). */
+static inline long long plu_deadline(const struct plu_socket *s,
+                                     long long since)
+{
+    return s->timeout_ms < 0 ? 0 : since + s->timeout_ms;
+}
+
 /* Small helpers ---------------------------------------------------------- */
 
 /* Milliseconds on the monotonic clock. */

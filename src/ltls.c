@@ -315,7 +315,7 @@ static int take_buffered(struct plu_socket *s, struct tls_io *io)
         return -1;
     struct chunk *c;
     while ((c = chunkq_pop(&s->rq)) != NULL) {
-        memcpy(io->pre + off, c->data, c->len);
+        memcpy(io->pre + off, chunk_start(c), c->len);
         off += c->len;
         free(c);
     }

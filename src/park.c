@@ -35,7 +35,9 @@
 struct slot {
     int fd;                     /* -1 while free */
     unsigned gen;               /* bumped on release: stale events differ */
-    struct pool_job *in, *out;  /* parked to read, to write */
+    struct pool_job *in, *out;  /* parked to read, to write: lists linked
+                                   through park_next (a receive and a
+                                   select's readiness wait, say) */
     int next_free;
 };
 
@@ -222,6 +224,17 @@ static int heap_insert(struct pool_job *job)
     return 0;
 }
 
+static void heap_delete(struct pool_job *job);
+
+/* Insert, or move to its place after its deadline changed (a send that
+   made progress under a per-wait limit). */
+static int heap_update(struct pool_job *job)
+{
+    if (job->heap_index >= 0)
+        heap_delete(job);
+    return heap_insert(job);
+}
+
 static void heap_delete(struct pool_job *job)
 {
     int i = job->heap_index;
@@ -258,20 +271,35 @@ void park_heap_remove(struct pool_job *job)
  * Parking
  * ---------------------------------------------------------------------- */
 
+/* The list of the slot that job waits in. */
+static struct pool_job **list_of(struct slot *sl, const struct pool_job *job)
+{
+    return job->events & POLLIN ? &sl->in : &sl->out;
+}
+
+static void parked_count(struct pool_job *job, int parked)
+{
+    job->parked = (short)parked;
+    if (parked)
+        parked_by_lane[job->lane]++;
+    else
+        parked_by_lane[job->lane]--;
+}
+
 /* Take job off its slot and re-arm the slot for what is left; park_mu
    held, job parked. */
 static void unlink_parked(struct pool_job *job)
 {
     int i = job->reg->slot;
     struct slot *sl = slot_at(i);
-    if (sl->in == job)
-        sl->in = NULL;
-    if (sl->out == job)
-        sl->out = NULL;
+    struct pool_job **pp = list_of(sl, job);
+    while (*pp != job)
+        pp = &(*pp)->park_next;
+    *pp = job->park_next;
+    job->park_next = NULL;
     if (sl->in || sl->out)
         slot_arm(i, EPOLL_CTL_MOD);
-    job->parked = 0;
-    parked_by_lane[job->lane]--;
+    parked_count(job, 0);
 }
 
 int park_job(struct pool_job *job)
@@ -300,19 +328,20 @@ int park_job(struct pool_job *job)
         op = EPOLL_CTL_ADD;
     }
     struct slot *sl = slot_at(job->reg->slot);
-    struct pool_job **place = job->events & POLLIN ? &sl->in : &sl->out;
+    struct pool_job **place = list_of(sl, job);
+    job->park_next = *place;
     *place = job;
     rc = slot_arm(job->reg->slot, op);
     if (rc == 0 && job->deadline)
-        rc = heap_insert(job);
+        rc = heap_update(job);
     if (rc < 0) {
-        *place = NULL;
+        *place = job->park_next;
+        job->park_next = NULL;
         if (sl->in || sl->out)
             slot_arm(job->reg->slot, EPOLL_CTL_MOD);
         goto out;
     }
-    job->parked = 1;
-    parked_by_lane[job->lane]++;
+    parked_count(job, 1);
 out:
     pthread_mutex_unlock(&park_mu);
     return rc;
@@ -337,13 +366,28 @@ int park_unpark(struct pool_job *job)
 
 /* What one round found, handled once park_mu is let go. */
 struct round {
-    struct pool_job *ready[2 * MAX_EVENTS];
+    struct pool_job *ready;                 /* linked through park_next */
+    struct pool_job **ready_tail;
     int nready;
     struct pool_job *expired[MAX_EVENTS];   /* parked: unlinked already */
     int nexpired;
     struct pool_job *queued[MAX_EVENTS];    /* maybe queued: a ref each */
     int nqueued;
 };
+
+/* Move a whole list of parked jobs to the round's ready list. */
+static void take_list(struct pool_job **list, struct round *r)
+{
+    while (*list) {
+        struct pool_job *job = *list;
+        *list = job->park_next;
+        job->park_next = NULL;
+        parked_count(job, 0);
+        *r->ready_tail = job;
+        r->ready_tail = &job->park_next;
+        r->nready++;
+    }
+}
 
 /* The jobs an event concerns, off their slot; park_mu held. */
 static void take_ready(const struct epoll_event *ev, struct round *r)
@@ -353,20 +397,13 @@ static void take_ready(const struct epoll_event *ev, struct round *r)
     if (i >= nslots || slot_at(i)->fd < 0 || slot_at(i)->gen != gen)
         return;                 /* its descriptor has gone: stale */
     struct slot *sl = slot_at(i);
-    struct pool_job *got[2] = { NULL, NULL };
-    if (sl->in && (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-        got[0] = sl->in;
-    if (sl->out && (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
-        got[1] = sl->out;
-    for (int k = 0; k < 2; k++) {
-        if (got[k]) {
-            unlink_parked(got[k]);
-            r->ready[r->nready++] = got[k];
-        }
-    }
-    /* A oneshot event disarms the descriptor: arm it again for a job
-       that is still waiting (unlink_parked did if it took one). */
-    if (!got[0] && !got[1] && (sl->in || sl->out))
+    if (ev->events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        take_list(&sl->in, r);
+    if (ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        take_list(&sl->out, r);
+    /* A oneshot event disarmed the descriptor: arm it again for the jobs
+       still waiting there. */
+    if (sl->in || sl->out)
         slot_arm(i, EPOLL_CTL_MOD);
 }
 
@@ -417,8 +454,12 @@ static void run_step(struct pool_job *job)
 
 static void run_round(struct round *r)
 {
-    for (int i = 0; i < r->nready; i++)
-        run_step(r->ready[i]);
+    while (r->ready) {
+        struct pool_job *job = r->ready;
+        r->ready = job->park_next;
+        job->park_next = NULL;
+        run_step(job);
+    }
     for (int i = 0; i < r->nexpired; i++) {
         struct pool_job *job = r->expired[i];
         if (job->ops->abort)
@@ -447,6 +488,8 @@ static void *poller_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&park_mu);
     while (!stopping) {
+        r.ready = NULL;
+        r.ready_tail = &r.ready;
         r.nready = r.nexpired = r.nqueued = 0;
         int timeout = take_expired(&r);
         int idle_wait = 0;

@@ -23,9 +23,10 @@
  * a slot in a table that is never freed, named in epoll's data by its
  * index and a generation number, so that an event that was already on its
  * way when its descriptor went away is recognised as stale and ignored
- * (epoll can deliver it after EPOLL_CTL_DEL returned).  A slot holds at
- * most one job waiting to read and one waiting to write: the binding
- * keeps at most one receive and one send job per socket.
+ * (epoll can deliver it after EPOLL_CTL_DEL returned).  A slot keeps a
+ * list of the jobs waiting to read and one of those waiting to write (a
+ * socket's receive and a select's readiness wait, say); readiness takes
+ * the whole list of its direction.
  *
  * Locks: one mutex (park_mu) guards the slots, the deadline heap, each
  * job's 'parked' flag and heap index, and the pollers' bookkeeping.  It

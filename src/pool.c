@@ -179,6 +179,7 @@ void pool_job_init(struct pool_job *job, const struct pool_job_ops *ops,
     job->events = 0;
     job->reg = NULL;
     job->deadline = 0;
+    job->park_next = NULL;
     job->parked = 0;
     job->heap_index = -1;
     job->udata = NULL;

@@ -246,6 +246,39 @@ START_TEST(test_both_directions)
 }
 END_TEST
 
+/* Several jobs waiting to read on one descriptor: one readiness wakes
+   them all (here the first to step reads the byte, the others find
+   nothing and wait again, until more comes). */
+START_TEST(test_two_readers_one_slot)
+{
+    struct pool_loop *loop = pool_loop_new();
+    struct pjob *a = pjob_new(&step_ops, POOL_WAIT, loop, 1);
+    struct pjob *b = calloc(1, sizeof *b);
+    ck_assert_ptr_nonnull(b);
+    b->fd[0] = dup(a->fd[0]);
+    b->fd[1] = dup(a->fd[1]);
+    park_reg_init(&b->reg);
+    b->want = 1;
+    pool_job_init(&b->base, &step_ops, POOL_WAIT, loop);
+    pool_job_wait_fd(&b->base, &a->reg, a->fd[0], POLLIN);
+    pool_submit(&a->base);
+    pool_submit(&b->base);
+    ck_assert(WAIT_FOR(wait_stats().parked == 2, DEADLINE_MS));
+    poke(a, "1");
+    ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
+    ck_assert(WAIT_FOR(atomic_load(&a->steps) >= 1 && atomic_load(&b->steps) >= 1,
+                       DEADLINE_MS));
+    ck_assert(WAIT_FOR(wait_stats().parked == 1, DEADLINE_MS));
+    poke(a, "2");
+    ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
+    ck_assert_int_eq(a->got + b->got, 2);
+    ck_assert_uint_eq(wait_stats().parked, 0);
+    pool_job_unref(&b->base);       /* b first: it holds a's registration */
+    pool_job_unref(&a->base);
+    pool_loop_close(loop);
+}
+END_TEST
+
 /* A job without a step goes, once its descriptor is ready, to its lane's
    blocking work (as a server handshake does after the first flight). */
 START_TEST(test_ready_then_work)
@@ -516,6 +549,7 @@ int main(void)
     add(s, "parked_until_ready", test_parked_until_ready);
     add(s, "many_parked_few_threads", test_many_parked_few_threads);
     add(s, "both_directions", test_both_directions);
+    add(s, "two_readers_one_slot", test_two_readers_one_slot);
     add(s, "ready_then_work", test_ready_then_work);
     add(s, "deadline_while_parked", test_deadline_while_parked);
     add(s, "deadlines_in_order", test_deadlines_in_order);
