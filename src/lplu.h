@@ -107,13 +107,15 @@ struct plu_socket {
     struct pool_job *rjob;      /* receive in flight, at most one */
     struct pool_job *wjob;      /* send in flight, at most one */
     struct pool_job *hjob;      /* TLS handshake in flight: no other I/O */
-    long long timeout_ms;       /* -1: none */
+    long long timeout_ms;       /* a limit per call (settimeout "t"); -1 */
+    long long block_ms;         /* ... and per wait (settimeout "b"); -1 */
     long long rdeadline;        /* of the recv / send call in progress */
     long long wdeadline;        /* (pool_now_ms; 0: none) */
     int family;
     int werr;                   /* last send job's outcome (0, -errno) */
     int werr_tls;               /* ... or its GnuTLS error */
     int stream_err;             /* errno that ended a TLS receive, or 0 */
+    size_t wsent;               /* bytes the last finished send sent */
     int tls_held;               /* enum tls_held, for the next send */
     unsigned wseq;              /* numbers send jobs */
 
@@ -165,6 +167,7 @@ int plu_sock_peek(lua_State *L);
 int plu_sock_unrecv(lua_State *L);
 int plu_sock_isopen(lua_State *L);
 int plu_sock_send(lua_State *L);
+int plu_sock_receive(lua_State *L);
 
 /* Drop the handle's hold on a finished job (*slot).  plu_finish may
    raise (a memory error): the job then stays in its slot. */

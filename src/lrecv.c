@@ -113,6 +113,19 @@ static const struct pool_job_ops recv_ops = {
     .destroy = recv_destroy,
 };
 
+/* The deadline of the next wait: the call's (settimeout's "t" limit) or
+   the wait's own ("b"), whichever comes first; 0 for none. */
+static long long wait_deadline(struct plu_socket *s)
+{
+    long long d = s->rdeadline;
+    if (s->block_ms >= 0) {
+        long long b = pool_now_ms() + s->block_ms;
+        if (!d || b < d)
+            d = b;
+    }
+    return d;
+}
+
 static int start_recv(lua_State *L, struct plu_socket *s)
 {
     struct recv_job *r = calloc(1, sizeof *r +
@@ -124,7 +137,7 @@ static int start_recv(lua_State *L, struct plu_socket *s)
     r->fd = s->fd;
     r->udp = s->udp;
     pool_job_wait_fd(&r->base, &s->fd->reg, s->fd->fd, POLLIN);
-    pool_job_set_deadline(&r->base, s->rdeadline);
+    pool_job_set_deadline(&r->base, wait_deadline(s));
     s->rjob = &r->base;
     plu_start(L, &r->base);
     return 0;
@@ -132,10 +145,15 @@ static int start_recv(lua_State *L, struct plu_socket *s)
 
 /* Take a finished receive job's outcome; returns a result count to hand
    back at once (a failure), or 0 when the chunk queue may now serve. */
-static int take_recv(lua_State *L, struct plu_socket *s)
+/* Take a finished receive job's outcome into the socket: its chunk to
+   the back of the buffer, the end of stream or failure into s->eof.
+   Returns 0, or the failure (-ETIMEDOUT leaves the socket usable), with
+   a GnuTLS error in *tlserr. */
+static int take_recv_rc(lua_State *L, struct plu_socket *s, int *tlserr)
 {
     struct recv_job *r = (struct recv_job *)s->rjob;
-    int rc = r->rc, tlserr = r->tlserr;
+    int rc = r->rc;
+    *tlserr = r->tlserr;
     if (r->chunk && s->fd) {
         chunkq_push_back(&s->rq, r->chunk);
         r->chunk = NULL;
@@ -143,17 +161,26 @@ static int take_recv(lua_State *L, struct plu_socket *s)
             set_peer(s, r->from, r->fromlen);
     }
     plu_release_job(L, &s->rjob);
+    if (!s->fd)
+        return 0;
     if (rc == 0 && !s->udp)
         s->eof = 1;
-    if (rc < 0 && s->fd && rc != -ETIMEDOUT) {
-        /* A datagram socket stays usable after an error (an ICMP
-           refusal, say); a stream does not. */
+    if (rc >= 0)
+        return 0;
+    /* A datagram socket stays usable after an error (an ICMP refusal,
+       say); a stream does not. */
+    if (rc != -ETIMEDOUT)
         s->eof = !s->udp;
-        return fail_recv(L, s, rc, tlserr);
-    }
-    if (rc == -ETIMEDOUT && s->fd)
-        return plu_fail_rc(L, rc);
-    return 0;
+    return rc;
+}
+
+/* The same for recv: a result count to hand back at once (a failure), or
+   0 when the chunk queue may now serve. */
+static int take_recv(lua_State *L, struct plu_socket *s)
+{
+    int tlserr;
+    int rc = take_recv_rc(L, s, &tlserr);
+    return rc < 0 ? fail_recv(L, s, rc, tlserr) : 0;
 }
 
 /* recv's result: the bytes (counted as progress for retry_later). */
@@ -402,3 +429,192 @@ int plu_sock_isopen(lua_State *L)
     return 1;
 }
 
+
+/* ------------------------------------------------------------------------
+ * receive([pattern [, prefix]]): LuaSocket's patterns, on the same buffer
+ * as recv, so that the two can be mixed (and a socket handed between this
+ * module's API and pluto.luasocket) without losing or copying what was
+ * received.  Nothing leaves the buffer until the result is a Lua string.
+ * ---------------------------------------------------------------------- */
+
+enum pattern { PAT_LINE, PAT_ALL, PAT_COUNT };
+
+/* Argument 2: "*l"/"l" (the default), "*a"/"a", or a byte count. */
+static enum pattern check_pattern(lua_State *L, size_t *count)
+{
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        lua_Integer n = luaL_checkinteger(L, 2);
+        luaL_argcheck(L, n >= 0, 2, "a byte count must be >= 0");
+        *count = (size_t)n;
+        return PAT_COUNT;
+    }
+    const char *p = luaL_optstring(L, 2, "*l");
+    if (*p == '*')
+        p++;
+    if (strcmp(p, "l") == 0)
+        return PAT_LINE;
+    if (strcmp(p, "a") == 0)
+        return PAT_ALL;
+    return (enum pattern)luaL_argerror(L, 2, "invalid receive pattern");
+}
+
+/* Where a line ends in the buffer: the byte count up to and including its
+   '\n', or 0 if none is there yet.  *scanned: bytes already known to hold
+   no '\n' (kept across waits, so each byte is looked at once). */
+static size_t line_end(const struct chunkq *q, size_t *scanned)
+{
+    size_t pos = 0;
+    for (const struct chunk *c = q->head; c; c = c->next) {
+        if (pos + c->len > *scanned) {
+            size_t from = *scanned > pos ? *scanned - pos : 0;
+            const char *nl = memchr(chunk_start(c) + from, '\n', c->len - from);
+            if (nl)
+                return pos + (size_t)(nl - chunk_start(c)) + 1;
+        }
+        pos += c->len;
+    }
+    *scanned = q->bytes;
+    return 0;
+}
+
+/* Push prefix .. the first n bytes of the buffer (without CRs, for a
+   line), then consume n + skip bytes.  The string is made first: a memory
+   error leaves the buffer as it was. */
+static void push_taken(lua_State *L, struct plu_socket *s, size_t n, size_t skip,
+                       int strip_cr)
+{
+    luaL_Buffer b;
+    size_t left = n;
+    luaL_buffinit(L, &b);
+    if (!lua_isnoneornil(L, 3)) {
+        lua_pushvalue(L, 3);
+        luaL_addvalue(&b);
+    }
+    for (const struct chunk *c = s->rq.head; c && left; c = c->next) {
+        size_t k = c->len < left ? c->len : left;
+        const char *p = chunk_start(c);
+        if (!strip_cr) {
+            luaL_addlstring(&b, p, k);
+        } else {
+            for (size_t i = 0; i < k; i++)
+                if (p[i] != '\r')
+                    luaL_addchar(&b, p[i]);
+        }
+        left -= k;
+    }
+    luaL_pushresult(&b);
+    chunkq_consume(&s->rq, n + skip);
+    plu_state(L)->received++;
+}
+
+/* nil, message, partial: the partial result is prefix .. everything the
+   buffer holds, which is consumed (LuaSocket's rule: pass it back as the
+   prefix of the next call). */
+static int receive_fail(lua_State *L, struct plu_socket *s, enum pattern pat,
+                        const char *word, int rc, int tlserr)
+{
+    push_taken(L, s, s->rq.bytes, 0, pat == PAT_LINE);
+    lua_pushnil(L);
+    if (word)
+        lua_pushstring(L, word);
+    else if (tlserr && tlserr != GNUTLS_E_PREMATURE_TERMINATION)
+        lua_pushstring(L, gnutls_strerror(tlserr));
+    else if (tlserr)
+        lua_pushliteral(L, "truncated");
+    else if (rc == -ETIMEDOUT)
+        lua_pushliteral(L, "timeout");
+    else
+        lua_pushstring(L, strerror(-rc));
+    lua_rotate(L, -3, 2);               /* nil, message, partial */
+    return 3;
+}
+
+/* Data the kernel (or the TLS session) holds now, into the buffer: 1 if
+   some came, 0 if none is there, or a failure (the end of the stream is
+   s->eof, with 1). */
+static int fill_now(struct plu_socket *s, int *tlserr)
+{
+    struct chunk *c = NULL;
+    int rc;
+    if (s->fd->tls) {
+        if (!tls_pending(s->fd->tls) && net_wait(s->fd->fd, POLLIN, 0) != 0)
+            return 0;
+        rc = receive(s->fd, &c, tlserr);
+    } else {
+        rc = net_recv_chunk_now(s->fd->fd, &c);
+    }
+    if (rc == -EAGAIN)
+        return 0;
+    if (rc == -ENOMEM)
+        return rc;
+    if (c) {
+        chunkq_push_back(&s->rq, c);
+        return 1;
+    }
+    s->eof = 1;
+    return rc == 0 ? 1 : (*tlserr ? -EPROTO : rc);
+}
+
+/* ctx: bytes of the buffer known to hold no '\n' (a line pattern). */
+static int receive_k(lua_State *L, int status, lua_KContext ctx)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    size_t count = 0, scanned = (size_t)ctx;
+    enum pattern pat = check_pattern(L, &count);
+    (void)status;
+    luaL_argcheck(L, !s->udp, 1, "receive needs a TCP socket (use recv)");
+    for (;;) {
+        if (s->hjob) {
+            if (!pool_job_isdone(s->hjob))
+                return plu_await(L, s->hjob, (lua_KContext)scanned, receive_k);
+            plu_tls_settle(L, s);
+        }
+        int tlserr = 0;
+        if (s->rjob) {
+            if (!pool_job_isdone(s->rjob))
+                return plu_await(L, s->rjob, (lua_KContext)scanned, receive_k);
+            int rc = take_recv_rc(L, s, &tlserr);
+            if (rc < 0)
+                return receive_fail(L, s, pat, NULL, rc, tlserr);
+        }
+        size_t n;
+        if (pat == PAT_LINE && (n = line_end(&s->rq, &scanned)) > 0) {
+            push_taken(L, s, n - 1, 1, 1);
+            return 1;
+        }
+        if (pat == PAT_COUNT && s->rq.bytes >= count) {
+            push_taken(L, s, count, 0, 0);
+            return 1;
+        }
+        if (!s->fd || s->eof) {
+            if (pat == PAT_ALL) {           /* "*a" ends at the end */
+                push_taken(L, s, s->rq.bytes, 0, 0);
+                return 1;
+            }
+            return receive_fail(L, s, pat, "closed", 0, 0);
+        }
+        int got = fill_now(s, &tlserr);
+        if (got == -ENOMEM)
+            return luaL_error(L, "not enough memory");
+        if (got < 0)
+            return receive_fail(L, s, pat, NULL, got, tlserr);
+        if (got > 0)
+            continue;
+        long long deadline = wait_deadline(s);
+        if (deadline && deadline <= pool_now_ms())
+            return receive_fail(L, s, pat, "timeout", 0, 0);
+        start_recv(L, s);
+    }
+}
+
+int plu_sock_receive(lua_State *L)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    size_t count;
+    check_pattern(L, &count);
+    if (!lua_isnoneornil(L, 3))
+        luaL_checkstring(L, 3);
+    lua_settop(L, 3);
+    s->rdeadline = plu_deadline(s, pool_now_ms());
+    return receive_k(L, LUA_OK, 0);
+}

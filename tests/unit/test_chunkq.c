@@ -100,6 +100,34 @@ START_TEST(trim_keeps_the_bytes)
 }
 END_TEST
 
+/* Consuming part of the queue: whole chunks freed, the next one cut at
+   its start, the counts kept; what is left reads on in order. */
+START_TEST(consume_in_part)
+{
+    struct chunkq q;
+    chunkq_init(&q);
+    chunkq_push_back(&q, chunk_new("hello ", 6));
+    chunkq_push_back(&q, chunk_new("wide ", 5));
+    chunkq_push_back(&q, chunk_new("world", 5));
+    chunkq_consume(&q, 8);                      /* "hello wi" */
+    ck_assert_uint_eq(q.bytes, 8);
+    ck_assert_uint_eq(q.count, 2);
+    const struct chunk *c = chunkq_peek(&q);
+    ck_assert_uint_eq(c->len, 3);
+    ck_assert_int_eq(memcmp(chunk_start(c), "de ", 3), 0);
+    chunkq_consume(&q, 3);                      /* exactly one chunk */
+    ck_assert_uint_eq(q.count, 1);
+    c = chunkq_peek(&q);
+    ck_assert_int_eq(memcmp(chunk_start(c), "world", 5), 0);
+    chunkq_push_front(&q, chunk_new(">", 1));   /* unrecv still goes first */
+    ck_assert_int_eq(memcmp(chunk_start(chunkq_peek(&q)), ">", 1), 0);
+    chunkq_consume(&q, 6);
+    ck_assert_uint_eq(q.bytes, 0);
+    ck_assert_ptr_null(chunkq_peek(&q));
+    chunkq_clear(&q);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chunkq");
@@ -109,6 +137,7 @@ int main(void)
     tcase_add_test(tc, unrecv_goes_first);
     tcase_add_test(tc, empty_chunk_and_clear);
     tcase_add_test(tc, trim_keeps_the_bytes);
+    tcase_add_test(tc, consume_in_part);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
