@@ -15,11 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-struct plu_listener {
-    struct plu_fd *fd;          /* NULL once closed */
-    struct pool_job *ajob;      /* accept in flight, at most one */
-};
-
 static struct plu_listener *check_listener(lua_State *L, int idx)
 {
     return luaL_checkudata(L, idx, PLU_LISTENER_MT);

@@ -202,6 +202,7 @@ static const luaL_Reg module_funcs[] = {
     { "udpserver", plu_udpserver },
     { "config", l_config },
     { "stats", l_stats },
+    { "_select", plu_select },
     { NULL, NULL }
 };
 

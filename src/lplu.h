@@ -88,6 +88,15 @@ void plu_finish(lua_State *L, struct pool_job *job);
    (starttls does not: the socket may still be used elsewhere). */
 struct pool_job **plu_push_box(lua_State *L, int cancel);
 
+/* Wait until any of jobs[0..n) is done (none may be done already):
+   inside a coroutine only (yields; k runs when resumed). */
+int plu_await_any(lua_State *L, struct pool_job *const *jobs, int n,
+                  lua_KContext ctx, lua_KFunction k);
+
+/* Mark the running coroutine as sleeping until 'deadline' (plu_now_ms;
+   < 0: not sleeping), for the scheduler. */
+void plu_set_sleeping(lua_State *L, double deadline);
+
 /* Results --------------------------------------------------------------- */
 
 /* Push nil, message, errno name; returns 3.  err > 0 is an errno. */
@@ -129,6 +138,11 @@ struct plu_socket {
     struct netaddr peer[];
 };
 
+struct plu_listener {
+    struct plu_fd *fd;          /* NULL once closed */
+    struct pool_job *ajob;      /* accept in flight, at most one */
+};
+
 /* A new socket handle, closed, pushed on the stack: made before its
    descriptor, so that a memory error leaves no descriptor open.  'udp':
    a datagram socket (with room for its peer). */
@@ -160,6 +174,7 @@ int plu_open_listen_spec(lua_State *L, int arg,
 int plu_resolve(lua_State *L);          /* socket.resolve */
 int plu_udpserver(lua_State *L);        /* socket.udpserver */
 int plu_setpeer(lua_State *L);          /* s:setpeer */
+int plu_select(lua_State *L);           /* socket._select */
 
 /* Socket methods of lrecv.c and lsend.c. */
 int plu_sock_recv(lua_State *L);

@@ -186,6 +186,14 @@ static void add_waiter(lua_State *L, struct pool_job *job)
     job->udata = job;   /* marks "has waiters to clean up" */
 }
 
+int plu_await_any(lua_State *L, struct pool_job *const *jobs, int n,
+                  lua_KContext ctx, lua_KFunction k)
+{
+    for (int i = 0; i < n; i++)
+        add_waiter(L, jobs[i]);
+    return lua_yieldk(L, 0, ctx, k);
+}
+
 int plu_await(lua_State *L, struct pool_job *job, lua_KContext ctx,
               lua_KFunction k)
 {
@@ -365,7 +373,7 @@ static int l_now(lua_State *L)
  * sleep(ms)
  * ---------------------------------------------------------------------- */
 
-static void set_waiting(lua_State *L, double deadline)
+void plu_set_sleeping(lua_State *L, double deadline)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &WAITING_KEY);
     lua_pushthread(L);
@@ -384,7 +392,7 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx)
     double deadline = lua_tonumber(L, 2);
     if (plu_now_ms() < deadline)
         return lua_yieldk(L, 0, 0, sleep_k);
-    set_waiting(L, -1);
+    plu_set_sleeping(L, -1);
     return 0;
 }
 
@@ -400,7 +408,7 @@ static int l_sleep(lua_State *L)
         lua_pushnumber(L, deadline);
         if (ms == 0)
             return lua_yield(L, 0);  /* just let the others run */
-        set_waiting(L, deadline);
+        plu_set_sleeping(L, deadline);
         return lua_yieldk(L, 0, 0, sleep_k);
     }
     struct timespec ts = { (time_t)(ms / 1000),
