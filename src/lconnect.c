@@ -28,6 +28,37 @@
 #define HEAD_START_MS 250       /* RFC 8305's Connection Attempt Delay */
 #define MAX_ATTEMPTS  16
 
+/* connect's options (ext), for pluto.luasocket's master sockets. */
+struct conn_opts {
+    int family;                 /* AF_UNSPEC, AF_INET or AF_INET6 */
+    int has_local, reuseaddr;
+    struct netaddr local;       /* bind to this first, if has_local */
+};
+
+/* A new socket for an attempt to 'family', with the options applied: 0
+   or a negated errno (the descriptor then closed). */
+static int attempt_socket(const struct conn_opts *o, int family, int type)
+{
+    int fd = net_socket(family, type), one = 1;
+    if (fd < 0)
+        return fd;
+    if (o->reuseaddr)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (o->has_local) {
+        struct netaddr a = o->local;
+        /* An IPv4 local address for an IPv6 peer: the mapped form. */
+        if (family == AF_INET6 && a.ss.ss_family == AF_INET)
+            netaddr_map_v4(&a);
+        if (a.ss.ss_family != family ||
+            bind(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+            int e = a.ss.ss_family != family ? EAFNOSUPPORT : errno;
+            close(fd);
+            return -e;
+        }
+    }
+    return fd;
+}
+
 struct connect_job {
     struct pool_job base;
     pthread_mutex_t mu;         /* guards fds[] and cancelled */
@@ -37,6 +68,7 @@ struct connect_job {
     int type;                   /* SOCK_STREAM or SOCK_DGRAM */
     char *host;                 /* NULL when started on the Lua thread */
     unsigned port;
+    struct conn_opts o;         /* family, local address, ... */
     int rc;                     /* the connected fd, or -errno */
     int gai;                    /* a getaddrinfo error, when rc fails so */
 };
@@ -122,7 +154,7 @@ static int interleave(struct addrinfo *list, struct addrinfo **out, int max)
 static int start_attempt(struct connect_job *c, const struct addrinfo *ai,
                          int *slot)
 {
-    int fd = net_socket(ai->ai_family, c->type);
+    int fd = attempt_socket(&c->o, ai->ai_family, c->type);
     if (fd < 0)
         return fd;
     int rc = add_attempt(c, fd, slot);
@@ -178,6 +210,15 @@ static int race(struct connect_job *c, struct addrinfo **addrs, int n)
             long long left = next_at - net_now_ms();
             wait = left > 0 ? (int)left : 0;
         }
+        if (c->base.deadline) {         /* the caller's limit, if any */
+            long long left = c->base.deadline - net_now_ms();
+            if (left <= 0) {
+                err = -ETIMEDOUT;
+                break;
+            }
+            if (wait < 0 || left < wait)
+                wait = (int)left;
+        }
         int ready = poll(pfd, (nfds_t)active, wait);
         if (ready < 0 && errno != EINTR) {
             err = -errno;
@@ -213,7 +254,7 @@ static void connect_work(struct pool_job *job)
     char port[8];
 
     memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family = c->o.family;
     hints.ai_socktype = c->type;
     hints.ai_flags = AI_NUMERICSERV;
     snprintf(port, sizeof port, "%u", c->port);
@@ -331,7 +372,7 @@ static int connect_k(lua_State *L, int status, lua_KContext ctx)
     }
     if (gai != 0 && gai != EAI_SYSTEM)
         return plu_fail_gai(L, gai);
-    return plu_fail(L, -rc);
+    return plu_fail_rc(L, rc);          /* a limit that ran out: "timeout" */
 }
 
 unsigned plu_checkport(lua_State *L, int arg)
@@ -341,13 +382,69 @@ unsigned plu_checkport(lua_State *L, int arg)
     return (unsigned)port;
 }
 
+/* opts at 4: family ("inet" | "inet6"), localaddr (an IP), localport,
+   reuseaddr, timeout (seconds, for the whole connect; nil: none). */
+static void check_conn_opts(lua_State *L, struct conn_opts *o, long long *deadline)
+{
+    static const char *const families[] = { "any", "inet", "inet6", NULL };
+    static const int family_of[] = { AF_UNSPEC, AF_INET, AF_INET6 };
+    memset(o, 0, sizeof *o);
+    *deadline = 0;
+    if (lua_isnoneornil(L, 4))
+        return;
+    luaL_checktype(L, 4, LUA_TTABLE);
+    static const char *const known[] = { "family", "localaddr", "localport",
+                                         "reuseaddr", "timeout", NULL };
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+        int ok = 0;
+        lua_pop(L, 1);
+        for (int i = 0; known[i] && !ok; i++)
+            ok = plu_is_key(L, -1, known[i]);
+        if (!ok)
+            luaL_argerror(L, 4, lua_pushfstring(L, "unknown option '%s'",
+                                                luaL_tolstring(L, -1, NULL)));
+    }
+    lua_getfield(L, 4, "family");
+    o->family = family_of[lua_isnil(L, -1) ? 0 : plu_checkoption(L, -1, NULL, families)];
+    lua_getfield(L, 4, "localaddr");
+    lua_getfield(L, 4, "localport");
+    if (!lua_isnil(L, -2) || !lua_isnil(L, -1)) {
+        size_t n = 0;
+        const char *ip = lua_isnil(L, -2) ? (o->family == AF_INET6 ? "::" : "0.0.0.0")
+                                          : lua_tolstring(L, -2, &n);
+        int isint;
+        lua_Integer port = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isint);
+        luaL_argcheck(L, lua_isnil(L, -1) || (isint && port >= 0 && port <= 65535), 4,
+                      "localport must be a port number");
+        luaL_argcheck(L, ip && (lua_isnil(L, -2) || strlen(ip) == n) &&
+                      netaddr_parse_ip(ip, (unsigned)port, &o->local) == 0, 4,
+                      "localaddr must be an IP address");
+        o->has_local = 1;
+    }
+    lua_getfield(L, 4, "reuseaddr");
+    o->reuseaddr = lua_toboolean(L, -1);
+    lua_getfield(L, 4, "timeout");
+    if (!lua_isnil(L, -1)) {
+        lua_Number t = lua_tonumber(L, -1);
+        luaL_argcheck(L, lua_type(L, -1) == LUA_TNUMBER && t == t && t >= 0, 4,
+                      "timeout must be a number of seconds >= 0");
+        if (t < 1e12)
+            *deadline = pool_now_ms() + (long long)(t * 1000 + 0.5);
+    }
+    lua_pop(L, 5);
+}
+
 /* An IP literal: connect on this thread, and wait (parked) only if the
    handshake is still under way. */
 static int connect_literal(lua_State *L, struct netaddr *addr, int type,
-                           struct pool_job **box)
+                           struct pool_job **box, const struct conn_opts *o,
+                           long long deadline)
 {
     struct plu_socket *s = lua_touserdata(L, SOCK_INDEX);
-    int fd = net_socket(addr->ss.ss_family, type);
+    if (o->family && o->family != addr->ss.ss_family)
+        return plu_fail(L, EAFNOSUPPORT);
+    int fd = attempt_socket(o, addr->ss.ss_family, type);
     if (fd < 0)
         return plu_fail(L, -fd);
     int rc = net_connect_start(fd, (struct sockaddr *)&addr->ss, addr->len);
@@ -364,6 +461,7 @@ static int connect_literal(lua_State *L, struct netaddr *addr, int type,
     struct connect_job *c = new_job(L, &finish_ops, fd);
     *box = &c->base;
     pool_job_wait_fd(&c->base, &c->reg, fd, POLLOUT);
+    pool_job_set_deadline(&c->base, deadline);
     plu_start(L, &c->base);
     return connect_k(L, LUA_OK, type);
 }
@@ -374,14 +472,17 @@ int plu_connect(lua_State *L)
     const char *host = plu_checkcstring(L, 1, NULL);
     unsigned port = plu_checkport(L, 2);
     int type = plu_checkoption(L, 3, "tcp", kinds) == 1 ? SOCK_DGRAM
-                                                          : SOCK_STREAM;
+                                                         : SOCK_STREAM;
     struct netaddr addr;
+    struct conn_opts o;
+    long long deadline;
+    check_conn_opts(L, &o, &deadline);
 
     lua_settop(L, 3);
     struct pool_job **box = plu_push_box(L, 1);
     plu_socket_new(L, type == SOCK_DGRAM);
     if (netaddr_parse_ip(host, port, &addr) == 0)
-        return connect_literal(L, &addr, type, box);
+        return connect_literal(L, &addr, type, box, &o, deadline);
 
     struct connect_job *c = new_job(L, &connect_ops, -1);
     *box = &c->base;            /* the box frees it, whatever raises */
@@ -390,6 +491,8 @@ int plu_connect(lua_State *L)
         return luaL_error(L, "not enough memory");
     c->port = port;
     c->type = type;
+    c->o = o;
+    pool_job_set_deadline(&c->base, deadline);
     plu_start(L, &c->base);
     return connect_k(L, LUA_OK, type);
 }

@@ -47,31 +47,64 @@ static void check_listen_spec(lua_State *L, int arg, struct netaddr *addr,
     luaL_argcheck(L, rc == 0, arg, "not an IP address with a port");
 }
 
+/* opts at 'arg' (a table or nothing): backlog, reuseport. */
+static void check_bind_opts(lua_State *L, int arg, struct net_bind_opts *o)
+{
+    o->backlog = 0;
+    o->reuseport = 0;
+    if (lua_isnoneornil(L, arg))
+        return;
+    luaL_checktype(L, arg, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+        lua_pop(L, 1);
+        if (!plu_is_key(L, -1, "backlog") && !plu_is_key(L, -1, "reuseport"))
+            luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'",
+                                                  luaL_tolstring(L, -1, NULL)));
+    }
+    if (lua_getfield(L, arg, "backlog") != LUA_TNIL) {
+        int ok;
+        lua_Integer n = lua_tointegerx(L, -1, &ok);
+        luaL_argcheck(L, ok && n >= 1 && n <= 65535, arg,
+                      "backlog must be an integer in 1..65535");
+        o->backlog = (int)n;
+    }
+    if (lua_getfield(L, arg, "reuseport") != LUA_TNIL) {
+        luaL_argcheck(L, lua_isboolean(L, -1), arg, "reuseport must be a boolean");
+        o->reuseport = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 2);
+}
+
 int plu_open_listen_spec(lua_State *L, int arg,
-                         int (*open)(const struct netaddr *addr, int dual))
+                         int (*open)(const struct netaddr *addr,
+                                     const struct net_bind_opts *o))
 {
     struct netaddr addr;
-    int dual;
-    check_listen_spec(L, arg, &addr, &dual);
-    int fd = open(&addr, dual);
-    if (dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
+    struct net_bind_opts o;
+    check_listen_spec(L, arg, &addr, &o.dual);
+    check_bind_opts(L, arg + 1, &o);
+    int fd = open(&addr, &o);
+    if (o.dual && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
         /* No IPv6 on this machine: IPv4 only, same port. */
         unsigned port = ntohs(((struct sockaddr_in6 *)&addr.ss)->sin6_port);
         netaddr_parse_ip("0.0.0.0", port, &addr);
-        fd = open(&addr, 0);
+        o.dual = 0;
+        fd = open(&addr, &o);
     }
     return fd;
 }
 
-static int open_tcp_listener(const struct netaddr *addr, int dual)
+static int open_tcp_listener(const struct netaddr *addr,
+                             const struct net_bind_opts *o)
 {
-    return net_listen((const struct sockaddr *)&addr->ss, addr->len, dual);
+    return net_listen((const struct sockaddr *)&addr->ss, addr->len, o);
 }
 
 int plu_listen(lua_State *L)
 {
     /* The handle first (closed): a memory error then leaves no port bound. */
-    lua_settop(L, 1);
+    lua_settop(L, 2);
     struct plu_listener *l = lua_newuserdatauv(L, sizeof *l, 0);
     l->fd = NULL;
     l->ajob = NULL;
@@ -293,9 +326,10 @@ int plu_open_listener(lua_State *L)
     luaL_newmetatable(L, PLU_LISTENER_MT);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, listener_meta, 1);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 7);
     lua_pushvalue(L, -3);
     luaL_setfuncs(L, listener_methods, 1);
+    plu_open_sockopt(L);
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "listener");
     lua_setfield(L, -2, "__name");

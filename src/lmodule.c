@@ -136,14 +136,14 @@ static const char bind_source[] =
     "  s:close()\n"
     "  if not ok then error(err, 0) end\n"
     "end\n"
-    "return function(sched, addr, callback)\n"
+    "return function(sched, addr, callback, opts)\n"
     "  if type(sched) ~= 'table' or type(sched.add) ~= 'function' then\n"
     "    error(\"bad argument #1 to 'bind' (scheduler expected, got \"..type(sched)..\")\", 2)\n"
     "  end\n"
     "  if type(callback) ~= 'function' then\n"
     "    error(\"bad argument #3 to 'bind' (function expected, got \"..type(callback)..\")\", 2)\n"
     "  end\n"
-    "  local l, err = socket.listen(addr)\n"
+    "  local l, err = socket.listen(addr, opts)\n"
     "  if not l then error('bind: cannot listen on '..tostring(addr)..': '..err, 2) end\n"
     "  local acceptor = sched:add(function()\n"
     "    while true do\n"
@@ -203,6 +203,10 @@ static const luaL_Reg module_funcs[] = {
     { "config", l_config },
     { "stats", l_stats },
     { "_select", plu_select },
+    { "_lookup", plu_lookup },
+    { "_reverse", plu_reverse },
+    { "_gethostname", plu_gethostname },
+    { "_udp", plu_udp_open },
     { NULL, NULL }
 };
 

@@ -39,8 +39,9 @@ struct plu_fd {
     struct tls_creds *creds;
     /* A connected stream is closed by linger_close (FIN, then input
        drained); 'shut' once s:shutdown sent FIN (and close_notify). */
-    unsigned stream : 1;
+    unsigned stream : 1;        /* closed by linger_close */
     unsigned shut : 1;
+    unsigned tcp : 1;           /* a connected TCP socket */
 };
 
 /* A shared descriptor for fd, taking over its registration *reg (may be
@@ -166,15 +167,26 @@ void plu_close_socket(struct plu_socket *s);
 int plu_connect(lua_State *L);          /* socket.connect */
 int plu_listen(lua_State *L);           /* socket.listen */
 /* Argument 'arg' as a listen address (port, "ip:port", "[ip6]:port"; a Lua
-   error when it is not one), opened by open(addr, dual).  A bare port
-   takes IPv6 and IPv4 (dual), or IPv4 alone where the machine has no
-   IPv6.  Returns the descriptor or a negated errno. */
+   error when it is not one) and arg + 1 as its options (backlog,
+   reuseport), opened by open(addr, opts).  A bare port takes IPv6 and
+   IPv4 (dual), or IPv4 alone where the machine has no IPv6.  Returns the
+   descriptor or a negated errno. */
 int plu_open_listen_spec(lua_State *L, int arg,
-                         int (*open)(const struct netaddr *addr, int dual));
+                         int (*open)(const struct netaddr *addr,
+                                     const struct net_bind_opts *o));
 int plu_resolve(lua_State *L);          /* socket.resolve */
+int plu_lookup(lua_State *L);           /* socket._lookup */
+int plu_reverse(lua_State *L);          /* socket._reverse */
+int plu_gethostname(lua_State *L);      /* socket._gethostname */
 int plu_udpserver(lua_State *L);        /* socket.udpserver */
 int plu_setpeer(lua_State *L);          /* s:setpeer */
+int plu_udp_open(lua_State *L);         /* socket._udp */
+int plu_udp_bind(lua_State *L);         /* s:_bind */
+int plu_udp_connect(lua_State *L);      /* s:_connect */
+int plu_sock_buffered(lua_State *L);    /* s:_buffered */
 int plu_select(lua_State *L);           /* socket._select */
+/* setoption, getoption, getfd: into the methods table at the top. */
+void plu_open_sockopt(lua_State *L);
 
 /* Socket methods of lrecv.c and lsend.c. */
 int plu_sock_recv(lua_State *L);

@@ -618,3 +618,17 @@ int plu_sock_receive(lua_State *L)
     s->rdeadline = plu_deadline(s, pool_now_ms());
     return receive_k(L, LUA_OK, 0);
 }
+
+/* s:_buffered(): bytes received and not consumed yet (LuaSocket's dirty):
+   the buffer, and what a finished receive holds. */
+int plu_sock_buffered(lua_State *L)
+{
+    struct plu_socket *s = plu_socket_check(L, 1);
+    size_t n = s->rq.bytes;
+    if (s->rjob && pool_job_isdone(s->rjob) && ((struct recv_job *)s->rjob)->chunk)
+        n += ((struct recv_job *)s->rjob)->chunk->len;
+    if (s->fd && s->fd->tls && !s->rjob)
+        n += (size_t)gnutls_record_check_pending(s->fd->tls);
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+}

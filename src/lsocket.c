@@ -43,6 +43,7 @@ struct plu_fd *plu_fd_new(int fd, struct park_reg *reg)
     f->creds = NULL;
     f->stream = 0;
     f->shut = 0;
+    f->tcp = 0;
     return f;
 }
 
@@ -157,7 +158,7 @@ void plu_socket_open(lua_State *L, struct plu_socket *s, int fd, int server,
     if (!s->fd)
         luaL_error(L, "not enough memory");
     s->server = server != 0;
-    s->fd->stream = !s->udp;
+    s->fd->stream = s->fd->tcp = !s->udp;
     if (!s->udp) {
         int one = 1;   /* small messages go out at once, as users expect */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -311,17 +312,23 @@ static int sock_isudp(lua_State *L)
     return 1;
 }
 
+/* shutdown([mode]): "send" (the default: no more sending, the peer sees
+   the end of the stream), "receive" or "both" (LuaSocket's modes). */
 static int sock_shutdown(lua_State *L)
 {
+    static const char *const modes[] = { "send", "receive", "both", NULL };
+    static const int how[] = { SHUT_WR, SHUT_RD, SHUT_RDWR };
     struct plu_socket *s = plu_socket_check(L, 1);
+    int mode = plu_checkoption(L, 2, "send", modes);
     if (!s->fd)
         return plu_fail_word(L, "closed", "EBADF");
     /* TLS: close_notify first, if no send is in flight (one sender). */
-    if (s->fd->tls && !s->wjob)
+    if (how[mode] != SHUT_RD && s->fd->tls && !s->wjob)
         tls_bye(s->fd->tls, s->fd->io, 0);
-    if (shutdown(s->fd->fd, SHUT_WR) < 0)
+    if (shutdown(s->fd->fd, how[mode]) < 0)
         return plu_fail(L, errno);
-    s->fd->shut = 1;
+    if (how[mode] != SHUT_RD)
+        s->fd->shut = 1;
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -367,6 +374,9 @@ static const luaL_Reg socket_methods[] = {
     { "starttls", plu_starttls },
     { "setpeer", plu_setpeer },
     { "tlssession", plu_tlssession },
+    { "_bind", plu_udp_bind },
+    { "_connect", plu_udp_connect },
+    { "_buffered", plu_sock_buffered },
     { NULL, NULL }
 };
 
@@ -383,9 +393,10 @@ int plu_open_socket(lua_State *L)
     luaL_newmetatable(L, PLU_SOCKET_MT);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, socket_meta, 1);
-    lua_createtable(L, 0, sizeof socket_methods / sizeof *socket_methods);
+    lua_createtable(L, 0, sizeof socket_methods / sizeof *socket_methods + 3);
     lua_pushvalue(L, -3);
     luaL_setfuncs(L, socket_methods, 1);
+    plu_open_sockopt(L);
     lua_setfield(L, -2, "__index");
     lua_pushliteral(L, "socket");
     lua_setfield(L, -2, "__name");

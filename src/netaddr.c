@@ -146,3 +146,18 @@ int netaddr_format_plain(const struct sockaddr *sa, char *buf)
 {
     return format(sa, buf, 0);
 }
+
+void netaddr_map_v4(struct netaddr *a)
+{
+    if (a->ss.ss_family != AF_INET)
+        return;
+    struct sockaddr_in v4 = *(struct sockaddr_in *)&a->ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->ss;
+    memset(v6, 0, sizeof *v6);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = v4.sin_port;
+    v6->sin6_addr.s6_addr[10] = 0xff;
+    v6->sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+    a->len = sizeof *v6;
+}

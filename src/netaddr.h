@@ -31,6 +31,9 @@ int netaddr_parse_listen(const char *spec, struct netaddr *out, int *dual);
    NETADDR_IPSTRLEN bytes and return the port, or -1 if the family is
    unknown. */
 int netaddr_format(const struct sockaddr *sa, char *buf);
+/* An IPv4 address as IPv4-mapped IPv6 (::ffff:a.b.c.d), in place: how a
+   dual-stack socket reaches or binds an IPv4 address. */
+void netaddr_map_v4(struct netaddr *a);
 
 /* Plain text without brackets, as resolve() returns it. */
 int netaddr_format_plain(const struct sockaddr *sa, char *buf);

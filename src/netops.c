@@ -180,22 +180,45 @@ int net_accept_now(int fd)
     }
 }
 
-int net_listen(const struct sockaddr *sa, socklen_t len, int dual)
+/* A socket of sa's family and 'type', with o's options, bound to sa. */
+static int bound_socket(int type, const struct sockaddr *sa, socklen_t len,
+                        const struct net_bind_opts *o)
 {
     int one = 1, zero = 0;
-    int fd = net_socket(sa->sa_family, SOCK_STREAM);
+    int fd = net_socket(sa->sa_family, type);
     if (fd < 0)
         return fd;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (o->reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (sa->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one,
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, o->dual ? &zero : &one,
                    sizeof one);
-    if (bind(fd, sa, len) < 0 || listen(fd, SOMAXCONN) < 0) {
+    if (bind(fd, sa, len) < 0) {
         int e = errno;
         close(fd);
         return -e;
     }
     return fd;
+}
+
+int net_listen(const struct sockaddr *sa, socklen_t len,
+               const struct net_bind_opts *o)
+{
+    int fd = bound_socket(SOCK_STREAM, sa, len, o);
+    if (fd >= 0 && listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int net_bind_udp(const struct sockaddr *sa, socklen_t len,
+                 const struct net_bind_opts *o)
+{
+    return bound_socket(SOCK_DGRAM, sa, len, o);
 }
 
 const char *net_errname(int err)

@@ -61,9 +61,19 @@ long net_send_now(int fd, const void *buf, size_t len);
    fd is non-blocking and close-on-exec. */
 int net_accept_now(int fd);
 
-/* A listening socket bound to sa (SO_REUSEADDR; IPV6_V6ONLY off when
-   dual).  Returns the fd. */
-int net_listen(const struct sockaddr *sa, socklen_t len, int dual);
+/* How a listening (or bound datagram) socket is made. */
+struct net_bind_opts {
+    int dual;           /* IPv6 wildcard taking IPv4 too (IPV6_V6ONLY off) */
+    int backlog;        /* listen(2)'s; <= 0: SOMAXCONN */
+    int reuseport;      /* SO_REUSEPORT: other sockets may bind the port */
+};
+
+/* A listening socket bound to sa (SO_REUSEADDR).  Returns the fd. */
+int net_listen(const struct sockaddr *sa, socklen_t len,
+               const struct net_bind_opts *o);
+/* A datagram socket bound to sa.  Returns the fd. */
+int net_bind_udp(const struct sockaddr *sa, socklen_t len,
+                 const struct net_bind_opts *o);
 
 /* "ECONNREFUSED" for ECONNREFUSED, or NULL if unknown. */
 const char *net_errname(int err);
