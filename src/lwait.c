@@ -363,6 +363,22 @@ static int l_waitstate(lua_State *L)
     return 1;
 }
 
+/* _pollfd(): the descriptor that becomes readable when an operation of
+   this state finishes (its completion eventfd), for a host's own loop. */
+static int l_pollfd(lua_State *L)
+{
+    lua_pushinteger(L, pool_loop_fd(plu_state(L)->loop));
+    return 1;
+}
+
+/* _pending(): whether finished operations wait for _poll. */
+static int l_pending(lua_State *L)
+{
+    struct plu_state *st = plu_state(L);
+    lua_pushboolean(L, st->taken != NULL || pool_loop_pending(st->loop));
+    return 1;
+}
+
 static int l_now(lua_State *L)
 {
     lua_pushnumber(L, plu_now_ms());
@@ -423,6 +439,8 @@ static const luaL_Reg wait_funcs[] = {
     { "_poll", l_poll },
     { "_waitstate", l_waitstate },
     { "_now", l_now },
+    { "_pollfd", l_pollfd },
+    { "_pending", l_pending },
     { "sleep", l_sleep },
     { NULL, NULL }
 };

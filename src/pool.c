@@ -354,6 +354,11 @@ int pool_loop_fd(struct pool_loop *loop)
     return loop->efd;
 }
 
+int pool_loop_pending(struct pool_loop *loop)
+{
+    return atomic_load(&loop->pending);
+}
+
 /* Called by a worker when a job's work has returned: marks it done and
    hands the pool's reference over to the done list (or drops it if
    nobody listens). */

@@ -163,6 +163,8 @@ struct pool_loop *pool_loop_new(void);       /* NULL (errno set) on failure */
    is freed when the last job referring to it is. */
 void pool_loop_close(struct pool_loop *loop);
 int pool_loop_fd(struct pool_loop *loop);    /* the eventfd, to poll for POLLIN */
+/* Whether finished jobs wait to be taken (never blocks). */
+int pool_loop_pending(struct pool_loop *loop);
 
 /* Wait until a completion is pending or timeout_ms passes (-1: forever);
    first, unless timeout_ms is 0, spin for up to config.spin_us.

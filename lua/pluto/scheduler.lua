@@ -14,6 +14,7 @@
 local socket = require "pluto.socket"
 
 local poll, waitstate, now = socket._poll, socket._waitstate, socket._now
+local pending = socket._pending
 local resume, status = coroutine.resume, coroutine.status
 local traceback = debug.traceback
 
@@ -227,6 +228,55 @@ function Scheduler:_round(wait_ms)
       self:_step(co)
     end
   end
+end
+
+-- Embedding: a host with a loop of its own (luv, cqueues, a GUI or game
+-- loop) watches pollfd() for readability and calls step() when it is
+-- readable or timeout() has passed. The three make the scheduler look
+-- like a cqueues controller, so cqueues.poll(sched) works as it is.
+
+-- The descriptor that becomes readable when an operation finishes.
+function Scheduler:pollfd()
+  return socket._pollfd()
+end
+
+-- What to watch pollfd() for (cqueues' polling protocol).
+function Scheduler:events()
+  return "r"
+end
+
+-- Seconds until step() has something to do without pollfd() becoming
+-- readable: 0 if something can run now, the time to the nearest sleep's
+-- end, or nil if only finished operations can bring work (then watch
+-- pollfd()), or if nothing is left to run.
+function Scheduler:timeout()
+  if self.count == 0 then return nil end
+  if self.bhead <= #self.batch or #self.runnable > 0 or self.current or pending() then
+    return 0
+  end
+  local top = self.timers[1]
+  if not top then return nil end
+  local s = (top[1] - now()) / 1000
+  return s > 0 and s or 0
+end
+
+-- One round: resume what can run, waiting at most 'timeout' seconds
+-- (default 0: never wait) for something to. Returns true while
+-- coroutines remain (false once all have finished).
+function Scheduler:step(timeout)
+  if self.count == 0 then return false end
+  local ms = 0
+  if timeout ~= nil then
+    if type(timeout) ~= "number" or timeout ~= timeout or timeout < 0 then
+      error("bad argument #1 to 'step' (seconds >= 0 expected, got "
+            .. tostring(timeout) .. ")", 2)
+    end
+    ms = timeout * 1000
+  end
+  local need = self:_timeout()
+  if need >= 0 and need < ms then ms = need end
+  self:_round(ms)
+  return self.count > 0
 end
 
 function Scheduler:run()
