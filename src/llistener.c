@@ -266,7 +266,9 @@ static int lis_close(lua_State *L)
 
 static int lis_gc(lua_State *L)
 {
-    struct plu_listener *l = lua_touserdata(L, 1);
+    struct plu_listener *l = luaL_testudata(L, 1, PLU_LISTENER_MT);
+    if (!l)
+        return 0;
     close_listener(l);
     if (l->ajob) {
         pool_job_unref(l->ajob);

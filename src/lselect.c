@@ -66,7 +66,9 @@ struct jobset {
 
 static int jobset_gc(lua_State *L)
 {
-    struct jobset *js = lua_touserdata(L, 1);
+    struct jobset *js = luaL_testudata(L, 1, "pluto.socket.jobset");
+    if (!js)
+        return 0;
     for (int i = 0; i < js->n; i++) {
         pool_job_cancel(js->jobs[i]);
         pool_job_unref(js->jobs[i]);

@@ -214,7 +214,10 @@ static int sock_close(lua_State *L)
 
 static int sock_gc(lua_State *L)
 {
-    struct plu_socket *s = lua_touserdata(L, 1);
+    /* (Called by hand, getmetatable(s).__gc(x), x may be anything.) */
+    struct plu_socket *s = luaL_testudata(L, 1, PLU_SOCKET_MT);
+    if (!s)
+        return 0;
     plu_close_socket(s);
     /* No coroutine can wait on these any more (they would hold s). */
     if (s->rjob) {

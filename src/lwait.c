@@ -68,6 +68,8 @@ int plu_is_key(lua_State *L, int idx, const char *name)
 static int state_gc(lua_State *L)
 {
     struct plu_state *st = lua_touserdata(L, 1);
+    if (!st || lua_rawlen(L, 1) != sizeof *st)
+        return 0;
     while (st->taken) {
         struct pool_job *job = st->taken;
         st->taken = job->next;
@@ -285,8 +287,9 @@ void plu_finish(lua_State *L, struct pool_job *job)
 
 static int box_release(lua_State *L, int cancel)
 {
-    struct pool_job **box = lua_touserdata(L, 1);
-    if (*box) {
+    struct pool_job **box = luaL_testudata(L, 1, cancel ? PLU_BOX_MT
+                                                        : PLU_BOX_MT ".keep");
+    if (box && *box) {
         /* The caller was abandoned: stop the work early if it can be. */
         if (cancel)
             pool_job_cancel(*box);

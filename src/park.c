@@ -277,18 +277,40 @@ static struct pool_job **list_of(struct slot *sl, const struct pool_job *job)
     return job->events & POLLIN ? &sl->in : &sl->out;
 }
 
+/* Count the job in or out, and keep it on its loop's parked list. */
 static void parked_count(struct pool_job *job, int parked)
 {
+    struct pool_loop *loop = job->loop;
     job->parked = (short)parked;
-    if (parked)
+    if (parked) {
         parked_by_lane[job->lane]++;
-    else
+        if (loop) {
+            job->loop_prev = NULL;
+            job->loop_next = loop->parked;
+            if (loop->parked)
+                loop->parked->loop_prev = job;
+            loop->parked = job;
+            loop->nparked++;
+        }
+    } else {
         parked_by_lane[job->lane]--;
+        if (loop) {
+            if (job->loop_prev)
+                job->loop_prev->loop_next = job->loop_next;
+            else
+                loop->parked = job->loop_next;
+            if (job->loop_next)
+                job->loop_next->loop_prev = job->loop_prev;
+            job->loop_prev = job->loop_next = NULL;
+            loop->nparked--;
+        }
+    }
 }
 
-/* Take job off its slot and re-arm the slot for what is left; park_mu
-   held, job parked. */
-static void unlink_parked(struct pool_job *job)
+/* Take job off its slot and re-arm the slot for what is left (disarm it,
+   if 'disarm' and nothing is left: the owner will wait on it itself);
+   park_mu held, job parked. */
+static void unlink_job(struct pool_job *job, int disarm)
 {
     int i = job->reg->slot;
     struct slot *sl = slot_at(i);
@@ -297,9 +319,28 @@ static void unlink_parked(struct pool_job *job)
         pp = &(*pp)->park_next;
     *pp = job->park_next;
     job->park_next = NULL;
-    if (sl->in || sl->out)
+    if (sl->in || sl->out || disarm)
         slot_arm(i, EPOLL_CTL_MOD);
     parked_count(job, 0);
+}
+
+static void unlink_parked(struct pool_job *job)
+{
+    unlink_job(job, 0);
+}
+
+int park_take_loop(struct pool_loop *loop, struct pool_job **jobs, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&park_mu);
+    if (loop->nparked > 0 && loop->nparked <= (unsigned)max) {
+        while (loop->parked) {
+            jobs[n] = loop->parked;
+            unlink_job(jobs[n++], 1);
+        }
+    }
+    pthread_mutex_unlock(&park_mu);
+    return n;
 }
 
 int park_job(struct pool_job *job)
@@ -452,6 +493,20 @@ static void run_step(struct pool_job *job)
         pool_complete(job);
 }
 
+void park_resume(struct pool_job *job, int ready)
+{
+    if (ready) {
+        run_step(job);
+        return;
+    }
+    int err = park_job(job);
+    if (err < 0) {
+        if (job->ops->abort)
+            job->ops->abort(job, err);
+        pool_complete(job);
+    }
+}
+
 static void run_round(struct round *r)
 {
     while (r->ready) {
@@ -493,10 +548,12 @@ static void *poller_main(void *arg)
         r.nready = r.nexpired = r.nqueued = 0;
         int timeout = take_expired(&r);
         int idle_wait = 0;
+        /* Every idle_ms at least, a poller wakes to see whether it may
+           leave: jobs it watched may have been taken off by their owner
+           meanwhile (park_take_loop), and that owner does not kick it. */
         if (r.nexpired || r.nqueued) {
             timeout = 0;
-        } else if (may_leave() &&
-                   (timeout < 0 || (unsigned)timeout > idle_ms)) {
+        } else if (timeout < 0 || (unsigned)timeout > idle_ms) {
             timeout = (int)idle_ms;
             idle_wait = 1;
         }

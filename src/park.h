@@ -70,6 +70,18 @@ int park_job(struct pool_job *job);
    caller now owns its completion), 0 if not. */
 int park_unpark(struct pool_job *job);
 
+/* The owner of 'loop' is about to sleep and will wait for its few parked
+   jobs itself, in one poll(2), rather than through a poller and the
+   loop's eventfd (one thread hop less: a readiness reaches the waiting
+   coroutine's own thread).  If the loop has 1..max parked jobs, takes
+   them all off their slots (disarming what is left unwatched) and
+   returns them in jobs[]; else 0.  Their deadlines stay in the heap; the
+   caller hands each back with park_resume. */
+int park_take_loop(struct pool_loop *loop, struct pool_job **jobs, int max);
+/* A job from park_take_loop: step it if its descriptor is 'ready' (as a
+   poller would), else park it again; either way it completes if it must. */
+void park_resume(struct pool_job *job, int ready);
+
 /* Deadlines of queued jobs: add (pool_submit) and remove (completion). */
 void park_heap_add(struct pool_job *job);
 void park_heap_remove(struct pool_job *job);

@@ -30,11 +30,6 @@
 #define MAX_STACK   (64u * 1024 * 1024)
 #define MAX_THREADS 30000u
 
-struct job_list {
-    struct pool_job *head, *tail;
-    unsigned count;
-};
-
 struct lane {
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* a job was queued, or the pool is stopping */
@@ -48,20 +43,6 @@ struct lane {
     size_t stack_size;
 };
 
-struct pool_loop {
-    pthread_mutex_t mu;
-    pthread_cond_t job_cv;    /* broadcast on posts while sync_waiters > 0 */
-    struct job_list done;
-    unsigned sync_waiters;
-    int closed;
-    int efd;
-    /* Set while the owner spins before sleeping: a post then needs no
-       eventfd write.  Both are seq_cst, Dekker style: either the owner
-       sees 'pending' after its spin, or the poster sees it not spinning. */
-    atomic_int pending;           /* the done list is not empty */
-    atomic_int spinning;
-    atomic_int refs;
-};
 
 static struct lane lanes[POOL_NLANES];
 static atomic_ullong completed[POOL_NLANES];
@@ -388,6 +369,7 @@ static void loop_post(struct pool_job *job)
            take makes impossible. */
         ssize_t r = write(loop->efd, &one, sizeof one);
         (void)r;
+        loop->written = 1;
     }
     if (loop->sync_waiters)
         pthread_cond_broadcast(&loop->job_cv);
@@ -434,10 +416,66 @@ static int spin_for_completion(struct pool_loop *loop, unsigned spin_ns)
     return seen || atomic_load(&loop->pending);
 }
 
+/* With at most this many parked jobs, an owner about to sleep waits on
+   their descriptors itself (direct_wait). */
+#define DIRECT_MAX 4
+
+/* The owner is about to sleep, and its state has only a few parked jobs
+   (one connection, say): it waits for them itself, in one poll(2) with
+   its eventfd, and runs their steps on its own thread as a poller would.
+   A readiness then reaches the waiting coroutine's thread with no other
+   thread woken, as in a blocking client -- where through a poller it is
+   two wake-ups.  Returns as pool_loop_wait, or -2 if it does not apply. */
+static int direct_wait(struct pool_loop *loop, int timeout_ms)
+{
+    struct pool_job *jobs[DIRECT_MAX];
+    struct pollfd pfd[DIRECT_MAX + 1];
+    int n = park_take_loop(loop, jobs, DIRECT_MAX);
+    if (n == 0)
+        return -2;
+    long long now = pool_now_ms();
+    pfd[0].fd = loop->efd;
+    pfd[0].events = POLLIN;
+    for (int i = 0; i < n; i++) {
+        pfd[i + 1].fd = jobs[i]->fd;
+        pfd[i + 1].events = jobs[i]->events;
+        if (jobs[i]->deadline) {
+            long long left = jobs[i]->deadline - now;
+            left = left < 0 ? 0 : left > 1000000000 ? 1000000000 : left;
+            if (timeout_ms < 0 || left < timeout_ms)
+                timeout_ms = (int)left;
+        }
+    }
+    int rc;
+    while ((rc = poll(pfd, (nfds_t)n + 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    /* The owner is awake and will look: its own posts (and others') need
+       no eventfd write meanwhile. */
+    atomic_store(&loop->spinning, 1);
+    now = pool_now_ms();
+    for (int i = 0; i < n; i++) {
+        struct pool_job *job = jobs[i];
+        int ready = rc > 0 && pfd[i + 1].revents != 0;
+        if (!ready && job->deadline && now >= job->deadline) {
+            abort_job(job, -ETIMEDOUT);
+            pool_complete(job);
+        } else {
+            park_resume(job, ready);
+        }
+    }
+    atomic_store(&loop->spinning, 0);
+    return rc < 0 ? -1 : rc > 0 || atomic_load(&loop->pending);
+}
+
 int pool_loop_wait(struct pool_loop *loop, int timeout_ms)
 {
     struct pollfd pfd = { .fd = loop->efd, .events = POLLIN };
     unsigned spin_ns = atomic_load_explicit(&spin_setting, memory_order_relaxed);
+    if (timeout_ms != 0) {
+        int rc = direct_wait(loop, timeout_ms);
+        if (rc != -2)
+            return rc;
+    }
     if (timeout_ms != 0 && spin_ns &&
         atomic_load_explicit(&cpu_jobs_running, memory_order_relaxed) == 0 &&
         spin_for_completion(loop, spin_ns))
@@ -454,11 +492,15 @@ int pool_loop_wait(struct pool_loop *loop, int timeout_ms)
 struct pool_job *pool_loop_take(struct pool_loop *loop)
 {
     uint64_t count;
-    /* Reset the eventfd before detaching: a post that lands after this
-       read finds the list empty again and writes a fresh wake-up. */
-    ssize_t r = read(loop->efd, &count, sizeof count);
-    (void)r;
     pthread_mutex_lock(&loop->mu);
+    /* Reset the eventfd (if it was written: most takes follow a spin or
+       the owner's own wait, without a write) and detach, both under the
+       lock: a post after this finds the list empty and writes afresh. */
+    if (loop->written) {
+        ssize_t r = read(loop->efd, &count, sizeof count);
+        (void)r;
+        loop->written = 0;
+    }
     atomic_store_explicit(&loop->pending, 0, memory_order_relaxed);
     struct pool_job *head = loop->done.head;
     for (struct pool_job *j = head; j; j = j->next)

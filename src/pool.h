@@ -104,6 +104,7 @@ struct pool_job {
     short events;                 /* POLLIN or POLLOUT; 0: no waiting */
     /* Guarded by park.c's mutex: */
     struct pool_job *park_next;   /* in its slot's list, or a ready list */
+    struct pool_job *loop_prev, *loop_next;  /* in its loop's parked list */
     short parked;                 /* on a slot now */
     int heap_index;               /* in the deadline heap; -1: not */
     long long deadline;           /* pool_now_ms(); 0: none */

@@ -187,9 +187,11 @@ function Scheduler:_collect(wait_ms)
     batch[#batch + 1] = self.current
     self.current = nil
   end
+  -- Copied before the list is replaced: a memory error in the copy
+  -- leaves the coroutines in self.runnable for the next round.
   local runnable = self.runnable
-  self.runnable = {}
   for i = 1, #runnable do batch[#batch + 1] = runnable[i] end
+  self.runnable = {}
   -- Coroutines whose operations finished.
   local ready = poll(wait_ms)
   for co in pairs(ready) do

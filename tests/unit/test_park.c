@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct pjob {
     struct gate *gate;          /* work waits for it, if set */
     atomic_int steps, works, aborts;
     int abort_err;
+    pthread_t stepped_on;       /* the thread of the last step */
 };
 
 static atomic_int g_destroyed;
@@ -46,6 +48,7 @@ static int pjob_step(struct pool_job *pj)
 {
     struct pjob *j = (struct pjob *)pj;
     char buf[64];
+    j->stepped_on = pthread_self();
     atomic_fetch_add(&j->steps, 1);
     if (j->write_side)
         return send(j->fd[0], "w", 1, MSG_DONTWAIT) == 1 ? POOL_DONE
@@ -448,6 +451,66 @@ START_TEST(test_reused_number)
 }
 END_TEST
 
+/* An owner about to sleep with few parked jobs waits on them itself: the
+   ready one's step runs on the owner's own thread (no poller woken), the
+   others are parked again; with many parked, the pollers keep them. */
+START_TEST(test_owner_waits_for_few_itself)
+{
+    struct pool_loop *loop = pool_loop_new();
+    struct pjob *a = pjob_new(&step_ops, POOL_WAIT, loop, 1);
+    struct pjob *b = pjob_new(&step_ops, POOL_WAIT, loop, 1);
+    pool_submit(&a->base);
+    pool_submit(&b->base);
+    ck_assert(WAIT_FOR(wait_stats().parked == 2, DEADLINE_MS));
+    poke(b, "b");
+    ck_assert_int_eq(pool_loop_wait(loop, DEADLINE_MS), 1);
+    ck_assert(pool_job_isdone(&b->base));
+    ck_assert(pthread_equal(b->stepped_on, pthread_self()));
+    ck_assert(!pool_job_isdone(&a->base));
+    ck_assert_uint_eq(wait_stats().parked, 1);      /* a parked again */
+    ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
+    /* a's readiness with its owner not waiting: a poller steps it. */
+    poke(a, "a");
+    ck_assert(WAIT_FOR(pool_job_isdone(&a->base), DEADLINE_MS));
+    ck_assert(!pthread_equal(a->stepped_on, pthread_self()));
+    ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
+    pool_job_unref(&a->base);
+    pool_job_unref(&b->base);
+
+    /* Many parked: the owner's wait is on its eventfd, the pollers step. */
+    enum { MANY = 10 };
+    struct pjob *m[MANY];
+    for (int i = 0; i < MANY; i++) {
+        m[i] = pjob_new(&step_ops, POOL_WAIT, loop, 1);
+        pool_submit(&m[i]->base);
+    }
+    ck_assert(WAIT_FOR(wait_stats().parked == MANY, DEADLINE_MS));
+    poke(m[3], "!");
+    ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
+    ck_assert(!pthread_equal(m[3]->stepped_on, pthread_self()));
+    for (int i = 0; i < MANY; i++)
+        pool_job_unref(&m[i]->base);
+    pool_loop_close(loop);
+}
+END_TEST
+
+/* The owner's own wait keeps the jobs' deadlines. */
+START_TEST(test_owner_wait_keeps_deadlines)
+{
+    struct pool_loop *loop = pool_loop_new();
+    struct pjob *j = pjob_new(&step_ops, POOL_WAIT, loop, 1);
+    long long t0 = now_ms();
+    pool_job_set_deadline(&j->base, t0 + 150);
+    pool_submit(&j->base);
+    ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
+    long long ms = now_ms() - t0;
+    ck_assert_msg(ms >= 140 && ms < 2000, "aborted after %lld ms", ms);
+    ck_assert_int_eq(j->abort_err, -ETIMEDOUT);
+    pool_job_unref(&j->base);
+    pool_loop_close(loop);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * Pollers, inline runs, shutdown
  * ---------------------------------------------------------------------- */
@@ -555,6 +618,8 @@ int main(void)
     add(s, "deadlines_in_order", test_deadlines_in_order);
     add(s, "deadline_while_queued", test_deadline_while_queued);
     add(s, "cancel_parked", test_cancel_parked);
+    add(s, "owner_waits_for_few", test_owner_waits_for_few_itself);
+    add(s, "owner_wait_deadlines", test_owner_wait_keeps_deadlines);
     add(s, "reused_number", test_reused_number);
     add(s, "pollers_leave_when_idle", test_pollers_leave_when_idle);
     add(s, "run_inline", test_run_inline_waits_and_times_out);
