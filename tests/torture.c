@@ -44,9 +44,10 @@
  *
  * The script gets ARGS as its `...`, and a global TORTURE = { mode =
  * "once"|"from"|"burst"|"script", n = N (0 in the warm-up run), burst =
- * B, warmup = true in the warm-up run, fail = see -1 }.  package.cpath is PLUTO_CPATH and
- * package.path PLUTO_LPATH when they are set (else Lua's defaults, which
- * follow LUA_CPATH/LUA_PATH), as in tests/unit/test_states.c.
+ * B, warmup = true in the warm-up run, fail = see -1 }.  package.cpath
+ * is PLUTO_CPATH and package.path PLUTO_LPATH when they are set (else
+ * Lua's defaults, which follow LUA_CPATH/LUA_PATH), as in
+ * tests/unit/test_states.c.
  *
  * Output: a line per failed run (every run with -v), then one summary
  * line "torture: ...".  Exit status 0 when every run ended well, 1 when
@@ -458,6 +459,24 @@ static int check_fds(const struct fdset *base, struct fdset *now,
  * Main
  * ---------------------------------------------------------------------- */
 
+static struct fdset base, now;
+
+/* The baseline: the descriptors once the warm-up run's sockets are gone
+   (their lingering closes end within wait_ms). */
+static void settle_baseline(int wait_ms)
+{
+    double end = now_ms() + wait_ms;
+    fdset_read(&base);
+    while (now_ms() < end) {
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        fdset_read(&now);
+        if (now.n >= base.n)
+            break;              /* nothing closed in 50 ms: settled */
+        fdset_copy(&base, &now);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -476,17 +495,14 @@ static unsigned long num_arg(const char *s)
     return v;
 }
 
-static struct fdset base, now;
-
 int main(int argc, char **argv)
 {
     unsigned long start = 1, step = 1, last = 0, runs_wanted = 0;
     unsigned long time_limit = 30, wait_ms = 2000, max_fail = 10;
-    int verbose = 0, opt;
+    int verbose = 0, single = 0, opt;
 
     ctl.mode = MODE_FROM;
     ctl.burst = 10;
-    int single = 0;
     while ((opt = getopt(argc, argv, "+m:b:s:k:r:e:t:w:x:v1")) != -1) {
         switch (opt) {
         case 'm':
@@ -524,8 +540,7 @@ int main(int argc, char **argv)
     snprintf(current, sizeof current, "%s, warm-up run (no failures)\n", script);
     alarm((unsigned)time_limit);
     run_once(0, &r);
-    fdset_read(&base);
-    check_fds(&base, &now, 0, &r);
+    settle_baseline((int)wait_ms);
     alarm(0);
     if (r.outcome != OUT_OK) {
         printf("torture: %s: the warm-up run (no failures) did not succeed: %s\n",
