@@ -139,10 +139,14 @@ local function pending()
   return n
 end
 
--- A thread, not a function: errorfunc does not wrap it.
+-- A thread, not a function: errorfunc does not wrap it. A new one after
+-- every error: an earlier one may itself have been lost by the scheduler
+-- (then it is removed like a lost task, so that run() can return).
+local watchdogs = {}
 local function watchdog()
+  local me = coroutine.running()
   for _ = 1, 200 do
-    if pending() == 0 then return end
+    if pending() == 0 then break end
     socket.sleep(10)
   end
   for i = 1, #tasks do
@@ -151,14 +155,21 @@ local function watchdog()
       sched:remove(tasks[i])
     end
   end
+  for i = 1, #watchdogs do
+    local w = watchdogs[i]
+    if w ~= me and coroutine.status(w) == "suspended" and sched:contains(w) then
+      sched:remove(w)
+    end
+  end
 end
 
-local watchdog_co
 local function add_watchdog()
   for _ = 1, 20 do
-    if watchdog_co and coroutine.status(watchdog_co) ~= "dead" then return end
     local ok, co = pcall(coroutine.create, watchdog)
-    if ok and pcall(sched.add, sched, co) then watchdog_co = co end
+    if ok then
+      watchdogs[#watchdogs + 1] = co
+      if pcall(sched.add, sched, co) then return end
+    end
   end
 end
 
