@@ -12,14 +12,21 @@ local C = require "tlscerts"
 
 D.need_host()
 T.watchdog(T.scale(600, 900))
-local pki = C.make()
-local tls = { pki.cafile, pki.ecdsa.certfile, pki.ecdsa.keyfile }
+local pki
+if C.have("certtool") then
+  pki = C.make()
+else
+  T.note("certtool is not installed: the TLS script is left out")
+end
 
 for _, mode in ipairs({ "plain", "sched" }) do
   D.run("h_torture_tcp", { mode }, { mode = "once" })
-  D.run("h_torture_tls", { mode, tls[1], tls[2], tls[3] }, { mode = "once" })
+  if pki then
+    D.run("h_torture_tls", { mode, pki.cafile, pki.ecdsa.certfile, pki.ecdsa.keyfile },
+          { mode = "once" })
+  end
   D.run("h_torture_dns", { mode }, { mode = "once" })
   D.run("h_torture_udp", { mode }, { mode = "once" })
 end
-pki:cleanup()
+if pki then pki:cleanup() end
 D.finish()
