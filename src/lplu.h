@@ -88,6 +88,10 @@ void plu_finish(lua_State *L, struct pool_job *job);
    With 'cancel', collecting it before the job is done cancels the job
    (starttls does not: the socket may still be used elsewhere). */
 struct pool_job **plu_push_box(lua_State *L, int cancel);
+/* The call that made the box at idx has its result: let go of the job now
+   rather than when the box is collected (a finalizer that a memory error
+   keeps from running, at lua_close, then leaks nothing). */
+void plu_box_release(lua_State *L, int idx);
 
 /* Wait until any of jobs[0..n) is done (none may be done already):
    inside a coroutine only (yields; k runs when resumed). */

@@ -100,25 +100,31 @@ static int resolve_k(lua_State *L, int status, lua_KContext ctx)
         return plu_await(L, &r->base, ctx, resolve_k);
     plu_finish(L, &r->base);
     if (r->gai != 0) {
-        if (r->gai == EAI_SYSTEM)
-            return plu_fail(L, r->sys_errno);
-        return plu_fail_gai(L, r->gai);
+        int n = r->gai == EAI_SYSTEM ? plu_fail(L, r->sys_errno)
+                                     : plu_fail_gai(L, r->gai);
+        plu_box_release(L, BOX_INDEX);
+        return n;
     }
+    int n;
     if (ctx == 2) {
         lua_pushstring(L, r->canon);
-        return 1;
+        n = 1;
+    } else if (r->count == 0) {
+        n = plu_fail_gai(L, EAI_NONAME);
+    } else {
+        lua_createtable(L, r->count, 0);
+        for (int i = 0; i < r->count; i++) {
+            lua_pushstring(L, r->addrs[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        n = 1;
+        if (ctx == 1) {
+            lua_pushstring(L, r->canon[0] ? r->canon : r->host);
+            n = 2;
+        }
     }
-    if (r->count == 0)
-        return plu_fail_gai(L, EAI_NONAME);
-    lua_createtable(L, r->count, 0);
-    for (int i = 0; i < r->count; i++) {
-        lua_pushstring(L, r->addrs[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    if (ctx == 0)
-        return 1;
-    lua_pushstring(L, r->canon[0] ? r->canon : r->host);
-    return 2;
+    plu_box_release(L, BOX_INDEX);      /* r is not used below */
+    return n;
 }
 
 static int lookup(lua_State *L, int mode)

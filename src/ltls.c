@@ -350,6 +350,7 @@ static int starttls_k(lua_State *L, int status, lua_KContext ctx)
     struct plu_socket *s = plu_socket_check(L, 1);
     struct pool_job **box = lua_touserdata(L, BOX);
     struct hs_job *h = (struct hs_job *)*box;
+    int n;
     (void)status;
     (void)ctx;
     if (!pool_job_isdone(&h->base))
@@ -363,9 +364,12 @@ static int starttls_k(lua_State *L, int status, lua_KContext ctx)
         lua_pushboolean(L, 0);
         lua_pushliteral(L, "closed");
         lua_pushliteral(L, "EBADF");
-        return 3;
+        n = 3;
+    } else {
+        n = starttls_result(L, h);
     }
-    return starttls_result(L, h);   /* the box keeps h until collected */
+    plu_box_release(L, BOX);        /* h is not used below */
+    return n;
 }
 
 /* Wait for receive and send jobs still in flight (an abandoned recv
@@ -531,7 +535,9 @@ static int drain_k(lua_State *L, int status, lua_KContext ctx)
         h->rc = rc;
         drop_fd(h);             /* so that close really closes */
         plu_close_socket(s);
-        return starttls_result(L, h);
+        int n = starttls_result(L, h);
+        plu_box_release(L, BOX);
+        return n;
     }
     pool_job_ref(&h->base);     /* the socket's reference */
     s->hjob = &h->base;

@@ -309,6 +309,15 @@ static int box_gc_keep(lua_State *L)
     return box_release(L, 0);
 }
 
+void plu_box_release(lua_State *L, int idx)
+{
+    struct pool_job **box = lua_touserdata(L, idx);
+    if (*box) {
+        pool_job_unref(*box);
+        *box = NULL;
+    }
+}
+
 struct pool_job **plu_push_box(lua_State *L, int cancel)
 {
     struct pool_job **box = lua_newuserdatauv(L, sizeof *box, 0);

@@ -58,7 +58,7 @@ function Scheduler.new()
     runnable = {},   -- array: yielded plainly, to resume next round
     batch = {},      -- this round's coroutines, from bhead on (a queue)
     bhead = 1,
-    current = nil,   -- the coroutine being resumed and filed
+    filing = 0,      -- steps under way (see _step)
     timers = {},     -- heap of sleeping coroutines
     yieldfunc = nil,
     errorfunc = nil,
@@ -68,19 +68,28 @@ end
 setmetatable(Scheduler, { __call = function(cls) return cls.new() end })
 
 -- Resume co once (with the arguments given, on its first resume) and file
--- it by why it yielded, or drop it if it ended. While it is being filed
--- (which allocates, and so can raise a memory error) it is self.current:
--- the next round resumes it once more rather than lose it (a coroutine
--- resumed too early only yields again).
+-- it by why it yielded, or drop it if it ended. Filing allocates, and so
+-- can raise a memory error that would lose co: self.filing counts the
+-- steps under way, and one left above zero when a round begins means an
+-- error escaped one, so that round first finds every coroutine again
+-- (_resync). Steps nest (a coroutine may call add), hence a count.
 function Scheduler:_step(co, ...)
-  self.current = co
+  self.filing = self.filing + 1
   local ok, err = resume(co, ...)
+  if not ok and status(co) == "suspended" then
+    -- The resume itself failed (no memory to start it): co did not run.
+    -- _resync will find it -- unless this was add's first resume with
+    -- arguments, which a later resume would not pass: then it was never
+    -- started, and add fails.
+    if select("#", ...) > 0 then self:remove(co) end
+    error(err, 0)
+  end
   if status(co) == "dead" then
-    self.current = nil
     if self.coros[co] then
       self.coros[co] = nil
       self.count = self.count - 1
     end
+    self.filing = self.filing - 1
     if not ok then
       if self.errorfunc then
         self.errorfunc(traceback(co, tostring(err)))
@@ -97,7 +106,26 @@ function Scheduler:_step(co, ...)
   elseif w ~= true then
     heap_push(self.timers, w, co)
   end
-  self.current = nil
+  self.filing = self.filing - 1
+end
+
+-- After an error escaped a step: file every coroutine again by its wait
+-- state. One filed twice is only resumed once too often, which is safe (a
+-- coroutine resumed early yields again); none is lost. A coroutine waiting
+-- on an operation needs nothing: _poll reports it when the operation ends.
+function Scheduler:_resync()
+  local batch, timers = self.batch, self.timers
+  for co in pairs(self.coros) do
+    if status(co) == "suspended" then
+      local w = waitstate(co)
+      if w == nil then
+        batch[#batch + 1] = co
+      elseif w ~= true then
+        heap_push(timers, w, co)
+      end
+    end
+  end
+  self.filing = 0
 end
 
 -- The body of a coroutine added while errorfunc is set. xpcall does not
@@ -168,7 +196,7 @@ end
 -- How long the kernel wait may last: 0 if something can run now, else
 -- until the nearest timer (-1: no timer, wait for a completion).
 function Scheduler:_timeout()
-  if self.bhead <= #self.batch or #self.runnable > 0 or self.current
+  if self.bhead <= #self.batch or #self.runnable > 0 or self.filing > 0
      or self.yieldfunc then
     return 0
   end
@@ -183,10 +211,7 @@ end
 -- a memory error on the way loses none (the next round finds it again).
 function Scheduler:_collect(wait_ms)
   local coros, timers, batch = self.coros, self.timers, self.batch
-  if self.current then         -- a round that ended in an error left it
-    batch[#batch + 1] = self.current
-    self.current = nil
-  end
+  if self.filing > 0 then self:_resync() end
   -- Copied before the list is replaced: a memory error in the copy
   -- leaves the coroutines in self.runnable for the next round.
   local runnable = self.runnable
@@ -253,7 +278,8 @@ end
 -- pollfd()), or if nothing is left to run.
 function Scheduler:timeout()
   if self.count == 0 then return nil end
-  if self.bhead <= #self.batch or #self.runnable > 0 or self.current or pending() then
+  if self.bhead <= #self.batch or #self.runnable > 0 or self.filing > 0
+     or pending() then
     return 0
   end
   local top = self.timers[1]
