@@ -28,7 +28,7 @@ end
 -- Run a command; returns true if it exited 0, and its output (stdout and
 -- stderr together).
 function N.sh(cmd)
-  local h = io.popen(tool(cmd) .. " 2>&1")
+  local h = T.popen(tool(cmd) .. " 2>&1", "r", cmd)
   local out = h:read("a")
   local ok = h:close()
   return ok == true, out
@@ -36,7 +36,7 @@ end
 
 -- Is a program on PATH?
 function N.have(prog)
-  local h = io.popen("command -v " .. T.q(prog) .. " 2>/dev/null")
+  local h = T.popen("command -v " .. T.q(prog) .. " 2>/dev/null", "r", "sh (command -v)")
   local out = h:read("a")
   h:close()
   return out ~= ""
@@ -44,7 +44,7 @@ end
 
 -- nil when namespaces can be made here, else the reason why not.
 function N.why_not()
-  local h = io.popen("id -u 2>/dev/null")
+  local h = T.popen("id -u 2>/dev/null", "r", "id")
   local uid = h and tonumber(h:read("a"))
   if h then h:close() end
   if uid ~= 0 then

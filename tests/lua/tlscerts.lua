@@ -26,9 +26,8 @@
 -- array of s:starttls (extra fields are ignored).
 --
 -- Every test makes its own directory (mktemp -d), so tests can run in
--- parallel. If the test process is killed (no finalizer runs), a small
--- background shell started with the directory removes it; cleanup() ends
--- that shell by its PID.
+-- parallel. If the test process is killed (no finalizer runs), testlib's
+-- watchdog removes it (T.remove_on_exit).
 local T = require "testlib"
 
 local C = {}
@@ -109,34 +108,10 @@ local SERVERS = {
 
 local function cleanup(self)
   local dir = rawget(self, "dir")
-  if rawget(self, "reaper_pid") then
-    os.execute("kill " .. self.reaper_pid .. " 2>/dev/null")
-    self.reaper_pid = nil
-  end
   if dir and dir:match("/pluto%-tls%.[%w]+$") then
     sh("rm -rf " .. T.q(dir))
   end
   self.dir = nil
-end
-
--- A background shell that removes `dir` once this process is gone, for
--- when it is killed (testlib's watchdog uses SIGKILL) and no finalizer
--- runs. cleanup() ends it by its PID. Returns that PID.
-local function start_reaper(dir)
-  local script = [[
-me=ME; d=DIR; sp=
-# Ended by cleanup() (SIGTERM): take the pending sleep along.
-trap '[ -n "$sp" ] && kill $sp 2>/dev/null; exit 0' TERM
-alive() { s=$(sed 's/.*) //' /proc/$me/stat 2>/dev/null | cut -d' ' -f1); [ -n "$s" ] && [ "$s" != Z ]; }
-while alive; do sleep 0.5 & sp=$!; wait $sp; sp=; done
-rm -rf "$d"
-]]
-  script = script:gsub("ME", tostring(T.self_pid())):gsub("DIR", T.q(dir))
-  local h = assert(io.popen("( exec env -u LD_PRELOAD sh -c " .. T.q(script) ..
-                            " ) </dev/null >/dev/null 2>&1 & echo $!"))
-  local pid = tonumber(h:read("l"))
-  h:close()
-  return pid
 end
 
 local pki_mt = { __index = {}, __gc = cleanup }
@@ -147,14 +122,14 @@ function pki_mt.__index.path(self, name) return self.dir .. "/" .. name end
 -- Build the PKI in a new directory; fails the test if certtool fails.
 function C.make()
   C.need("certtool")
-  local h = assert(io.popen("env -u LD_PRELOAD mktemp -d \"${TMPDIR:-/tmp}/pluto-tls.XXXXXXXX\""))
+  local h = T.popen("env -u LD_PRELOAD mktemp -d \"${TMPDIR:-/tmp}/pluto-tls.XXXXXXXX\"", "r", "mktemp")
   local dir = h:read("l")
   h:close()
   T.check(dir and dir:match("/pluto%-tls%.[%w]+$"), "mktemp -d failed: %s", tostring(dir))
   -- The table (and its finalizer) exists from here on, so the directory
   -- goes even if a step below fails.
   local pki = setmetatable({ dir = dir }, pki_mt)
-  pki.reaper_pid = start_reaper(dir)
+  T.remove_on_exit(dir)
 
   writefile(dir .. "/ca.tmpl", CA_TMPL)
   writefile(dir .. "/untrusted.tmpl", (CA_TMPL:gsub("Pluto Test CA", "Untrusted Test CA")))
@@ -311,7 +286,7 @@ end
 function C.pid_listens(pid, port)
   local inodes = listening_inodes(port)
   if #inodes == 0 then return false end
-  local h = io.popen("exec env -u LD_PRELOAD ls -l /proc/" .. pid .. "/fd 2>/dev/null")
+  local h = T.popen("exec env -u LD_PRELOAD ls -l /proc/" .. pid .. "/fd 2>/dev/null", "r", "ls")
   local fds = h:read("a")
   h:close()
   for _, inode in ipairs(inodes) do
