@@ -9,6 +9,9 @@ local Scheduler = require "pluto.scheduler"
 local N = T.scale(2000, 200)
 local MSGS = 3
 
+-- Both ends of every connection are in this process.
+T.need_fds(2 * N + 64, ("%d connections with both ends here"):format(N))
+
 local sched = Scheduler.new()
 local served = 0
 local acceptor, l = socket.bind(sched, "127.0.0.1:0", function(s)

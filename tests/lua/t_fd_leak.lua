@@ -11,6 +11,8 @@ local SOCKETS = T.scale(5000, 500)
 local BATCH = 250                     -- pairs alive at once
 local SLACK = 8                       -- descriptors the module may keep (eventfd...)
 
+T.need_fds(2 * BATCH + 100, ("%d connected pairs at once, with both ends here"):format(BATCH))
+
 -- Let the module deliver completions (a scheduler round) and collect.
 local function settle()
   collectgarbage("collect")

@@ -27,9 +27,12 @@ end
 ------------------------------------------------------------------------
 -- In this process.
 do
+  local ROUNDS = T.scale(50, 10)
+  -- Each round leaves up to 10 descriptors for the GC (three pairs and
+  -- two listeners); the collections may come only at the end.
+  T.need_fds(10 * ROUNDS + 64, ("%d rounds of sockets left to the GC"):format(ROUNDS))
   settle()
   local base = T.fd_count()
-  local ROUNDS = T.scale(50, 10)
   local keep_peers = {}          -- peers stay open, so only the GC ends the waits
   for _ = 1, ROUNDS do
     do

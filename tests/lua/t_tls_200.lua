@@ -10,10 +10,12 @@ local C = require "tlscerts"
 local socket = require "pluto.socket"
 local Scheduler = require "pluto.scheduler"
 
+local N = T.scale(200, 50)
+T.need_fds(2 * N + 64, ("%d TLS connections with both ends here"):format(N))
+
 C.need("certtool")
 local pki = C.make()
 
-local N = T.scale(200, 50)
 local LIMIT_MS = 20000      -- each socket operation (settimeout)
 local DEADLINE_MS = 15000   -- the whole exchange
 
