@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmodule.c -- luaopen_pluto_socket: the module table, config/stats,
  * bind, and the names Pluto programs use ("pluto:socket").

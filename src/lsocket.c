@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lsocket.c -- the socket handle: send, recv, peek, unrecv, close and the
  * small queries.

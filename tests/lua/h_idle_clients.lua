@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_idle_clients.lua HOST PORT N: child helper. Opens N connections to
 -- HOST:PORT and keeps them open and silent. Prints "ready N" once all are
 -- connected (or "fail I message" and exits 1), then waits until killed.

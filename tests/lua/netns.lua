@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- netns.lua: network namespaces for the DNS and Happy Eyeballs tests and
 -- the DNS benchmark (root only). A helper module (require "netns").
 --

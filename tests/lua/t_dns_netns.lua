@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_dns_netns.lua: thousands of lookups in flight at once from one
 -- scheduler, against a DNS server that takes 100 ms per query.
 --

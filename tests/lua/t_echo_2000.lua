@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_echo_2000.lua: 2,000 concurrent echo clients (200 under
 -- PLUTO_TEST_LIGHT) in one scheduler, against an echo server made with
 -- socket.bind in the same scheduler. Each client sends a few messages and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_fd_leak.lua: 5,000 sockets (500 under PLUTO_TEST_LIGHT) created and
 -- dropped (closed explicitly, or just left to the GC, some with a recv in
 -- flight in an abandoned coroutine): after collectgarbage the number of

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_gc_inflight.lua: sockets and listeners collected by the GC while an
 -- operation is in flight (a recv, an accept, a send on a full buffer, in
 -- abandoned coroutines) cause no crash, no leak and no hang; and a

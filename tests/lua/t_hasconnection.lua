@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_hasconnection.lua: l:hasconnection() never blocks, is false with no
 -- client waiting and true once one is; then l:accept() neither yields nor
 -- blocks. The seed's loop

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_seed_bind.lua: the seed's socket.bind "Hello, world!" HTTP server, run
 -- in a child process under a pluto.scheduler, fetched by real curl over
 -- IPv4 and IPv6, several times (the acceptor keeps accepting). Then the same

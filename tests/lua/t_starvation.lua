@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_starvation.lua: with 10,000 coroutines (500 under PLUTO_TEST_LIGHT)
 -- each waiting in recv on an idle connection, a new connect + accept + one
 -- round trip, and a resolve, still complete at once (SPEC §7: waiting

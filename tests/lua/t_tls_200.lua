@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_200.lua: 200 TLS clients (50 under PLUTO_TEST_LIGHT) connect at
 -- once to our TLS server, all in one scheduler with the default pool
 -- limits; each client verifies the server (cafile), sends its own message

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_slow_clients.lua: clients that connect to a TLS server and never
 -- send their ClientHello must not keep other clients' handshakes from
 -- running (SPEC §7: waiting operations never starve the others).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- testlib.lua: small helpers shared by the tests in tests/lua/.
 --
 -- Conventions (see tests/run-lua): a test is `$LUA tests/lua/t_x.lua`;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- tlscerts.lua: the TLS tests' certificates, made at test time with
 -- certtool (GnuTLS) in a fresh temporary directory, plus small helpers the
 -- t_tls_*.lua tests share (running the peer tools, free ports, waiting for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_states.c -- several lua_States, each in its own thread, use the
    module at once: each one's completions resume only its own coroutines,
    and closing a state with work in flight neither crashes nor hangs.
