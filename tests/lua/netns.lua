@@ -37,15 +37,12 @@ end
 
 -- Is a program on PATH?
 function N.have(prog)
-  local h = T.popen("command -v " .. T.q(prog) .. " 2>/dev/null", "r", "sh (command -v)")
-  local out = h:read("a")
-  h:close()
-  return out ~= ""
+  return T.have_program(prog)
 end
 
 -- nil when namespaces can be made here, else the reason why not.
 function N.why_not()
-  local h = T.popen("id -u 2>/dev/null", "r", "id")
+  local h = T.popen("exec id -u 2>/dev/null", "r", "id")
   local uid = h and tonumber(h:read("a"))
   if h then h:close() end
   if uid ~= 0 then

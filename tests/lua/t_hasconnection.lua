@@ -64,7 +64,7 @@ end
 
 ------------------------------------------------------------------------
 -- Outside any coroutine, with curl as the visitor.
-if not os.execute("command -v curl >/dev/null 2>&1") then
+if not T.have_program("curl") then
   T.note("curl not installed: the outside-coroutine case with curl not run")
 else
   local l = assert(socket.listen("127.0.0.1:0"))

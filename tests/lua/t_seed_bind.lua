@@ -11,7 +11,7 @@ local Scheduler = require "pluto.scheduler"
 
 local RESPONSE = "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 13\r\n\r\nHello, world!"
 
-if not os.execute("command -v curl >/dev/null 2>&1") then
+if not T.have_program("curl") then
   T.skip("curl is not installed")
 end
 

@@ -152,6 +152,20 @@ function T.cannot_start(what, err)
   error(string.format("FAIL: cannot start %s: %s", what, err), 3)
 end
 
+-- Is program `prog` on PATH? Looked up by this process, not by a shell,
+-- so the answer is right also when no process can be started (a shell
+-- that cannot start would make every program look missing).
+function T.have_program(prog)
+  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+    local f = io.open(dir .. "/" .. prog, "r")
+    if f then
+      f:close()
+      return true
+    end
+  end
+  return false
+end
+
 -- io.popen(cmd, mode), or the test skips or fails as T.cannot_start says.
 function T.popen(cmd, mode, what)
   local h, err = io.popen(cmd, mode or "r")
@@ -382,7 +396,7 @@ T.CLOCK_RES_MS = 10
 -- Sleep about ms with sleep(1), or, when it cannot start (no process
 -- left), wait on the clock.
 function T.os_sleep(ms)
-  if os.execute(string.format("sleep %.3f", ms / 1000)) then return end
+  if os.execute(string.format("exec sleep %.3f", ms / 1000)) then return end
   local t0 = T.now_ms()
   while T.now_ms() - t0 < ms do end
 end
