@@ -96,17 +96,16 @@ end
 ------------------------------------------------------------------------
 
 -- The soft and hard values of a line of /proc/self/limits ("Max open
--- files", "Max processes"): numbers, or math.huge for "unlimited"; nil
--- when the line is not there. Read from a file, not from `ulimit`: no
+-- files", "Max processes"): numbers, math.huge for "unlimited" or when
+-- the line cannot be read. Read from a file, not from `ulimit`: no
 -- process is started, so this works when no more can be.
 function T.rlimit(name)
   local f = io.open("/proc/self/limits")
-  if not f then return nil end
+  if not f then return math.huge, math.huge end
   local text = f:read("a")
   f:close()
   local soft, hard = text:match(name:gsub("%p", "%%%0") .. "%s+(%S+)%s+(%S+)")
-  if not soft then return nil end
-  local function num(v) return v == "unlimited" and math.huge or tonumber(v) end
+  local function num(v) return v ~= "unlimited" and tonumber(v) or math.huge end
   return num(soft), num(hard)
 end
 
@@ -120,9 +119,9 @@ end
 -- to the hard one first, so under it the hard limit is what counts.
 function T.need_fds(n, why)
   local soft, hard = T.rlimit("Max open files")
-  if not soft or soft >= n then return end
+  if soft >= n then return end
   local hint = ""
-  if hard and hard >= n then
+  if hard >= n then
     hint = "; run the test through tests/run-lua, which raises the soft limit to the hard one"
   end
   T.skip("needs %d open descriptors (%s); the limit is %s (hard %s)%s",
