@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pluto_deps.m4 -- find Lua 5.4, GnuTLS and Check.          -*- Autoconf -*-
 #
 # Every failure names the Debian package to install, because that is what

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pluto_pthread.m4 -- find how to build threaded code.       -*- Autoconf -*-
 #
 # PLUTO_CHECK_PTHREAD

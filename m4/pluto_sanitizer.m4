@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pluto_sanitizer.m4 -- --enable-sanitizer=address|thread.  -*- Autoconf -*-
 #
 # PLUTO_SANITIZER

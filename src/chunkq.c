@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* chunkq.c -- the receive buffer's chunk FIFO (see chunkq.h). */
 #include "chunkq.h"
 

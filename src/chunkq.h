@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chunkq.h -- a FIFO of byte chunks: a socket's receive buffer.
  *

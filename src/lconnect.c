@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lconnect.c -- socket.connect(host, port [, "tcp" | "udp"]).
  *

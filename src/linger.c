@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* linger.c -- the lingering close of a stream socket (see linger.h). */
 #include "linger.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * linger.h -- the lingering close of a stream socket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * llistener.c -- socket.listen and the listener handle: accept,
  * hasconnection, close, getsockname.

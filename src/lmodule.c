@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lmodule.c -- luaopen_pluto_socket: the module table, config/stats,
  * bind, and the names Pluto programs use ("pluto:socket").
@@ -223,7 +224,7 @@ int luaopen_pluto_socket(lua_State *L)
     plu_open_wait(L);
     lua_pop(L, 1);                  /* module */
     add_bind(L);
-    lua_pushliteral(L, "pluto.socket 0.1");
+    lua_pushliteral(L, "pluto.socket " PACKAGE_VERSION);
     lua_setfield(L, -2, "_VERSION");
     add_pluto_names(L);
     return 1;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lplu.h -- what the Lua binding's files (l*.c) share.
  *

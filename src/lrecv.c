@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lrecv.c -- receiving on a socket: recv, peek, unrecv, isopen.
  *

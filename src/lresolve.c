@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lresolve.c -- socket.resolve(host [, "inet" | "inet6"]): getaddrinfo on
  * a worker of the dns lane; the addresses as plain strings.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lselect.c -- socket._select(readers, writers, timeout): which sockets
  * and listeners could be read from (or accepted on) and written to now,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lsocket.c -- the socket handle: shared descriptors, results, making,
  * closing and collecting handles, the small queries, and the method

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lsockopt.c -- s:setoption(name, value), s:getoption(name) and s:getfd()
  * on sockets and listeners: the socket options LuaSocket offers, under

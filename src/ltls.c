@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ltls.c -- s:starttls(hostname | certs [, opts]) and s:tlssession().
  *

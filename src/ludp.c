@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ludp.c -- UDP: socket.udpserver(port | addr) and s:setpeer(ip, port).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lwait.c -- how a Lua call waits for a job: yield inside a coroutine,
  * block outside one; and how a scheduler learns which coroutines to resume.

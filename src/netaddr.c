@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* netaddr.c -- address parsing and formatting (see netaddr.h). */
 #include "netaddr.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * netaddr.h -- IP literals and "ip:port" strings to socket addresses and
  * back.  Text forms follow Pluto: IPv6 in brackets ("[::1]") on output,

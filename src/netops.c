@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* netops.c -- blocking network calls for workers (see netops.h). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* accept4 */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * netops.h -- the blocking network calls that workers make.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * park.c -- parked jobs, the pollers that watch them, and deadlines
  * (see park.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * park.h -- waiting for readiness without a thread per wait.
  *

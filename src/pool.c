@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c -- worker threads in lanes, and completion loops (see pool.h).
  *

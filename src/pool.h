@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.h -- the process-wide worker pool and the per-owner completion loops.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * poolint.h -- what pool.c offers park.c (and nobody else).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.c -- GnuTLS sessions in blocking style (see tls.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.h -- TLS sessions over our descriptors with GnuTLS, blocking style.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * luahost.c -- a minimal stand-in for the lua5.4 interpreter, built only
  * for ThreadSanitizer runs (configure --enable-sanitizer=thread).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * torture.c -- allocation-failure torture for pluto.socket, in the manner
  * of Lua's own ltests.c and curl's torture tests.

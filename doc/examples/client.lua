@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- client.lua -- a plain blocking client: no scheduler, no coroutine.
 --
 --   lua5.4 doc/examples/hello_server.lua 8080 &     (or any HTTP server)

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- demo.lua -- one echo server and many clients in one process, under one
 -- pluto.scheduler.
 --

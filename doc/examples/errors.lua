@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- errors.lua -- the two kinds of failure.
 --
 --   lua5.4 doc/examples/errors.lua

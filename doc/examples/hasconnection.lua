@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- hasconnection.lua -- wait for a client without blocking in accept, as in
 -- Pluto's documentation of listener:hasconnection().
 --

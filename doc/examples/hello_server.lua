@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- hello_server.lua -- the "Hello, world!" HTTP server from Pluto's socket
 -- documentation, in Lua 5.4.
 --

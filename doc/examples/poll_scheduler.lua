@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- poll_scheduler.lua -- socket calls under a scheduler that is not
 -- pluto.scheduler: a loop that just resumes every live coroutine, the way
 -- Pluto's own scheduler does.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- resolve_many.lua -- 1,000 name lookups at once, from one scheduler.
 --
 --   lua5.4 doc/examples/resolve_many.lua [names-file] [dns_threads]

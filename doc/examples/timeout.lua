@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- timeout.lua -- settimeout, shutdown and close, seen from the receiver.
 --
 --   lua5.4 doc/examples/timeout.lua

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- tls_client.lua -- a blocking HTTPS client: connect, starttls, one request,
 -- then a second connection that resumes the TLS session of the first.
 --

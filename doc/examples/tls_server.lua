@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- tls_server.lua -- the HTTPS "Hello, world!" server from Pluto's socket
 -- documentation, in Lua 5.4, with a certificate from your own test CA.
 --

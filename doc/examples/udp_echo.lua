@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- udp_echo.lua -- a UDP echo server and its clients in one process, under
 -- one scheduler.
 --

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- unrecv.lua -- the receive buffer: recv, peek and unrecv.
 --
 --   lua5.4 doc/examples/unrecv.lua

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- pluto.scheduler: runs coroutines, resuming each only when it can go on.
 --
 -- A coroutine yields for one of three reasons, told apart by

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- bench_common.lua: what every Lua implementation of the benchmark shares,
 -- so that each does exactly the same work.
 --

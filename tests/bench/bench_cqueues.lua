@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- bench_cqueues.lua: the benchmark's workloads with cqueues (lua-cqueues),
 -- and luaossl (lua-luaossl) contexts for TLS; one coroutine per connection
 -- in one controller.  Sockets in binary mode without output buffering

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- bench_luasocket.lua: the benchmark's workloads with LuaSocket (lua-socket),
 -- and LuaSec (lua-sec) for TLS.  One connection: plain blocking calls, the
 -- fastest LuaSocket way.  Several connections: non-blocking sockets

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- bench_luv.lua: the benchmark's workloads with luv (lua-luv, libuv's
 -- binding): callbacks on one uv loop, no coroutines (luv has none of its
 -- own).  luv has no TLS, so the TLS workloads are not run with it.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- bench_pluto.lua: the benchmark's workloads with pluto.socket, every
 -- peer a coroutine under pluto.scheduler.  Modes (as in cpeer.c):
 --   echo-server PORTFILE NCONN SIZE      exits after NCONN closes (0: never)

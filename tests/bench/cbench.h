@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cbench.h -- the helpers that the benchmark's C programs (cpeer.c,
  * ctools.c) share.  Each program defines BENCH_PROG (its name, for

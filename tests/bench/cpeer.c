@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cpeer.c -- the benchmark's C reference peer: what this machine can do
  * with plain epoll (and GnuTLS for TLS), standing next to the Lua

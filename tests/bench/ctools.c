@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctools.c -- the benchmark's fixed load generators, the same against
  * every implementation.  Built by tests/bench/run with

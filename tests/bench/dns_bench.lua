@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- dns_bench.lua: many distinct DNS lookups against a server that takes
 -- 100 ms per query, from one Lua process: pluto.socket's resolve against
 -- luv, cqueues and LuaSocket. Run as root (it makes a network namespace):

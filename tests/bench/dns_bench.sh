@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # dns_bench.sh -- the DNS benchmark: 1,000 and 10,000 distinct lookups
 # against a DNS server that takes 100 ms per query (in a network
 # namespace of its own), pluto.socket against luv, cqueues and LuaSocket.

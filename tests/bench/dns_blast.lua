@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- dns_blast.lua: load the delaying relay directly (is it a bottleneck?).
 -- Runs inside the benchmark's namespace, with pluto.socket: QUERIES raw
 -- DNS queries (A and AAAA alternately, distinct names) go to the relay on

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- dns_cqueues.lua: COUNT distinct names looked up with cqueues' own
 -- non-blocking stub resolver (cqueues.dns.resolvers pool, reading
 -- /etc/resolv.conf), A and AAAA for each name as getaddrinfo does, as many

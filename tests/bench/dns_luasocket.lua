@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- dns_luasocket.lua: COUNT distinct lookups with LuaSocket's
 -- socket.dns.toip, one after the other (it blocks: there is no other way
 -- to use it from one Lua state).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- dns_luv.lua: COUNT distinct lookups with luv's uv.getaddrinfo, all
 -- submitted at once (libuv runs them on its threadpool: 4 threads unless
 -- UV_THREADPOOL_SIZE says otherwise). Same query as socket.resolve: any

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- report.lua: turns the runner's raw results into doc/benchmarks.md and a
 -- gnuplot script for the chart.
 -- usage: report.lua RESULTS.tsv ENV.txt DNS.md OUT.md PLOTPREFIX

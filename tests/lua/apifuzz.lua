@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- apifuzz.lua: a seeded, bounded fuzzer of pluto.socket's Lua API, shared
 -- by t_fuzz_api.lua (robustness) and t_fuzz_api_strict.lua (robustness and
 -- the argument rules of SPEC §2).

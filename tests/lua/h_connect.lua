@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_connect.lua HOST PORT: child helper. Connects once with
 -- socket.connect(HOST, PORT) and prints one line:
 --   "ok <peer ip> <peer port> <reply>"  after a round trip ("ping" -> reply), or

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_dns_client.lua: runs inside the namespace of t_dns_netns.lua (and of
 -- the DNS benchmark). Resolves COUNT distinct names nI.TAG.test.pluto from
 -- COUNT coroutines under one pluto.scheduler, all in flight at once.

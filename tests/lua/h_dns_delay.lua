@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_dns_delay.lua: a delaying DNS relay over UDP, written with pluto.socket
 -- itself (this machine's kernel refuses `tc netem`, so DNS latency is made
 -- here). Each query is held DELAY_MS, then forwarded to UPSTREAM (dnsmasq)

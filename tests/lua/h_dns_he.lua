@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_dns_he.lua: the part of t_happy_eyeballs.lua that runs inside its
 -- namespace. There, he.test is 2001:db8::dead (on-link, but nothing
 -- answers: its packets vanish) and 127.0.0.1 (/etc/netns/NS/hosts).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_dns_resolve.lua: the part of t_resolve.lua that needs a DNS server.
 -- Runs inside the namespace set up by netns.start_dns (names under
 -- test.pluto answer 192.0.2.1 and 2001:db8::1 after 100 ms; names under

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_dns_wire.lua: just enough of the DNS wire format (RFC 1035) for the
 -- DNS tests and benchmarks: build a query, read a reply's header and its
 -- A/AAAA answers. A helper module (require "h_dns_wire"), not a test.

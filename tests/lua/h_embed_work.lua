@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_embed_work.lua: the mostly idle work of t_embed_luv and
 -- t_embed_cqueues, about one second long, on a pluto.scheduler that the
 -- host's own loop drives: a coroutine sleeping 100 ms ten times, and an

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_errorfunc_oom.lua: child helper of t_scheduler_after_error, run with
 -- a limited address space. Two coroutines fail with a memory error and
 -- one with a plain error under a scheduler with errorfunc set; prints

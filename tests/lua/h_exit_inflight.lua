@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_exit_inflight.lua MODE: child helper. Starts operations that stay in
 -- flight (recv and accept on idle sockets, a send on a full buffer, a long
 -- sleep, a resolve), prints "started", then ends the process while they are

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_hello_server.lua [ADDR]: child helper. The seed's socket.bind example
 -- translated to Lua 5.4: an HTTP server answering "Hello, world!" under a
 -- pluto.scheduler. Listens on ADDR (default 0: any free port, dual stack),

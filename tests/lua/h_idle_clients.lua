@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_idle_clients.lua N HOST PORT [HOST PORT ...]: child helper. Opens N
 -- connections, spread round-robin over the HOST:PORT pairs given (several
 -- loopback addresses give each its own range of local ports), and keeps

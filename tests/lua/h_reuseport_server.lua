@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_reuseport_server.lua PORT: child helper of t_reuseport. Listens on
 -- 127.0.0.1:PORT with reuseport set, prints "listening", then answers
 -- each client with "child" until killed (or for 60 s at most).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_send_close.lua PORT SIZE [CAFILE]: child helper of t_close_linger.
 -- Connects to 127.0.0.1:PORT (TLS when CAFILE is given, verifying the
 -- server as "localhost"), sends SIZE bytes of t_close_linger's pattern,

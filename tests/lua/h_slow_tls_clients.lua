@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_slow_tls_clients.lua HOST PORT NSILENT NPARTIAL: child helper, the
 -- attackers of t_tls_slowloris. Opens NSILENT connections that send
 -- nothing and NPARTIAL that send the first 10 bytes of a ClientHello and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_tls_exit_inflight.lua MODE CHAIN KEY CAFILE: child helper for
 -- t_tls_gc.lua. Leaves TLS work in flight and ends the process:
 --   a server handshake waiting for a ClientHello that never comes,

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_tls_rude_server.lua MODE CERTFILE KEYFILE: child helper of
 -- t_tls_errors, a TLS server (LuaSocket + LuaSec, not ours) that ends its
 -- connection rudely. Prints the port it listens on (127.0.0.1), accepts

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_torture_dns.lua MODE: name lookups for tests/torture (rules in
 -- torturelib.lua). Only "localhost" and IP literals: nothing leaves the
 -- machine.

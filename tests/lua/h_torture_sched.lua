@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_torture_sched.lua VARIANT: pluto.scheduler itself under memory errors,
 -- for tests/torture (rules in torturelib.lua).
 --

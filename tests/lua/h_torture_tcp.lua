@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_torture_tcp.lua MODE: a TCP conversation for tests/torture, which runs
 -- it in a fresh lua_State per allocation to fail (see torturelib.lua for
 -- the rules). MODE "plain": every call outside coroutines (blocking);

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_torture_tls.lua MODE CAFILE CERTFILE KEYFILE: a TLS conversation for
 -- tests/torture (rules in torturelib.lua). The certificates are made once
 -- by the driver (tlscerts.lua) and passed as file names.

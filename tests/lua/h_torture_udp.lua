@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- h_torture_udp.lua MODE: UDP for tests/torture (rules in torturelib.lua).
 --
 -- A udpserver on 127.0.0.1 port 0 and a client from connect(..., "udp").

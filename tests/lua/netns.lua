@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- netns.lua: network namespaces for the DNS and Happy Eyeballs tests and
 -- the DNS benchmark (root only). A helper module (require "netns").
 --
@@ -28,7 +29,7 @@ end
 -- Run a command; returns true if it exited 0, and its output (stdout and
 -- stderr together).
 function N.sh(cmd)
-  local h = io.popen(tool(cmd) .. " 2>&1")
+  local h = T.popen(tool(cmd) .. " 2>&1", "r", cmd)
   local out = h:read("a")
   local ok = h:close()
   return ok == true, out
@@ -36,15 +37,12 @@ end
 
 -- Is a program on PATH?
 function N.have(prog)
-  local h = io.popen("command -v " .. T.q(prog) .. " 2>/dev/null")
-  local out = h:read("a")
-  h:close()
-  return out ~= ""
+  return T.have_program(prog)
 end
 
 -- nil when namespaces can be made here, else the reason why not.
 function N.why_not()
-  local h = io.popen("id -u 2>/dev/null")
+  local h = T.popen("exec id -u 2>/dev/null", "r", "id")
   local uid = h and tonumber(h:read("a"))
   if h then h:close() end
   if uid ~= 0 then

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_badinput.lua: mistakes of the caller raise a Lua error that names the
 -- argument, as luaL_argerror does ("bad argument #N to 'fn' (...)"):
 -- wrong types, ports outside 0-65535, addresses listen cannot parse,

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_close_linger.lua: close() right after the last send loses nothing,
 -- even when the peer sent us bytes we never read (SPEC §4, s:close: a
 -- lingering close). Linux answers close(2) on a socket with unread input

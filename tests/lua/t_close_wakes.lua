@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_close_wakes.lua: closing a socket wakes a coroutine waiting on it:
 -- a waiting recv returns nil, a send waiting on a full buffer returns nil
 -- ("closed"), and closing a listener wakes a waiting accept with nil. All

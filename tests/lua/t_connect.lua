@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_connect.lua: socket.connect by IPv4 literal, IPv6 literal ("::1" and
 -- "[::1]") and by name; every address of a name is tried; a refused
 -- connection is nil, message, "ECONNREFUSED" (a value, not an error).

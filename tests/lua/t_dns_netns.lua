@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_dns_netns.lua: thousands of lookups in flight at once from one
 -- scheduler, against a DNS server that takes 100 ms per query.
 --
@@ -29,6 +30,9 @@ end
 local COUNT = T.scale(1000, 200)
 local LIMIT_MS = T.scale(1000, 3000)
 local DELAY = 100
+-- The client (same limits as this process) has COUNT lookups in flight,
+-- each with its own UDP socket.
+T.need_fds(COUNT + 64, ("%d lookups in flight at once in the client"):format(COUNT))
 
 local ns, err = N.create("plutodns")
 if not ns then T.skip("cannot create a network namespace: %s", err) end

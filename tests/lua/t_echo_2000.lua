@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_echo_2000.lua: 2,000 concurrent echo clients (200 under
 -- PLUTO_TEST_LIGHT) in one scheduler, against an echo server made with
 -- socket.bind in the same scheduler. Each client sends a few messages and
@@ -8,6 +9,9 @@ local Scheduler = require "pluto.scheduler"
 
 local N = T.scale(2000, 200)
 local MSGS = 3
+
+-- Both ends of every connection are in this process.
+T.need_fds(2 * N + 64, ("%d connections with both ends here"):format(N))
 
 local sched = Scheduler.new()
 local served = 0

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_embed_cqueues.lua: pluto.scheduler driven from a cqueues controller
 -- without busy-waiting (SPEC §8, embedding). The scheduler follows
 -- cqueues' polling protocol (pollfd, events, timeout), so a cqueues

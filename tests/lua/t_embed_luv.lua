@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_embed_luv.lua: pluto.scheduler driven from a luv (libuv) loop without
 -- busy-waiting (SPEC §8, embedding): a uv poll handle watches
 -- sched:pollfd(), a uv timer waits sched:timeout(), and each wakes the

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_fd_leak.lua: 5,000 sockets (500 under PLUTO_TEST_LIGHT) created and
 -- dropped (closed explicitly, or just left to the GC, some with a recv in
 -- flight in an abandoned coroutine): after collectgarbage the number of
@@ -10,6 +11,8 @@ local Scheduler = require "pluto.scheduler"
 local SOCKETS = T.scale(5000, 500)
 local BATCH = 250                     -- pairs alive at once
 local SLACK = 8                       -- descriptors the module may keep (eventfd...)
+
+T.need_fds(2 * BATCH + 100, ("%d connected pairs at once, with both ends here"):format(BATCH))
 
 -- Let the module deliver completions (a scheduler round) and collect.
 local function settle()

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_fuzz_api.lua: a seeded, bounded fuzzer of the whole Lua API (see
 -- apifuzz.lua): every function, method and scheduler member, called with
 -- values of every type on live, busy and closed objects, directly and in

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_fuzz_api_strict.lua: the API fuzzer of t_fuzz_api.lua (apifuzz.lua),
 -- also checking the argument rules of SPEC §2 and §4 on every call it
 -- makes: a string holding a NUL where C takes a C string (connect's host

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_gc_inflight.lua: sockets and listeners collected by the GC while an
 -- operation is in flight (a recv, an accept, a send on a full buffer, in
 -- abandoned coroutines, all parked: no thread each) cause no crash, no
@@ -28,10 +29,13 @@ end
 ------------------------------------------------------------------------
 -- In this process.
 do
+  local ROUNDS = T.scale(50, 10)
+  -- Each round leaves up to 10 descriptors for the GC (three pairs and
+  -- two listeners); the collections may come only at the end.
+  T.need_fds(10 * ROUNDS + 64, ("%d rounds of sockets left to the GC"):format(ROUNDS))
   settle()
   local base = T.fd_count()
   local parked0 = socket.stats().wait.parked
-  local ROUNDS = T.scale(50, 10)
   local keep_peers = {}          -- peers stay open, so only the GC ends the waits
   for _ = 1, ROUNDS do
     do

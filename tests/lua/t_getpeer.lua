@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_getpeer.lua: s:getpeer() gives the peer's IP and port, IPv6 in
 -- brackets as Pluto does ("[::1]"), an IPv4 client of a dual-stack listener
 -- as plain IPv4; s:getsockname() gives the local side in the same form.

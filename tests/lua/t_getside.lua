@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_getside.lua: s:getside() is "client" for a socket from connect and
 -- "server" for one from a listener (accept, or the socket.bind callback).
 local T = require "testlib"

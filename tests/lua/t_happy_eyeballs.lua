@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_happy_eyeballs.lua: connect(name, port) races the name's addresses
 -- (RFC 8305): an IPv6 address that silently drops packets costs only the
 -- 250 ms head start, then IPv4 wins.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_hasconnection.lua: l:hasconnection() never blocks, is false with no
 -- client waiting and true once one is; then l:accept() neither yields nor
 -- blocks. The seed's loop
@@ -63,7 +64,7 @@ end
 
 ------------------------------------------------------------------------
 -- Outside any coroutine, with curl as the visitor.
-if not os.execute("command -v curl >/dev/null 2>&1") then
+if not T.have_program("curl") then
   T.note("curl not installed: the outside-coroutine case with curl not run")
 else
   local l = assert(socket.listen("127.0.0.1:0"))

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_idle_18000.lua: a server holding 18,000 idle connections (2,000 under
 -- PLUTO_TEST_LIGHT) keeps answering, with a handful of threads (SPEC §7:
 -- waiting holds no thread of its own; no cap or number of idle waits makes

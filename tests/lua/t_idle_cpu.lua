@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_idle_cpu.lua: while every coroutine waits (a recv on a connection
 -- nobody writes to, and a 5 s sleep that then closes that socket), run()
 -- sleeps in the kernel: the process uses little CPU over those 5 s.

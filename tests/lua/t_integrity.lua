@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_integrity.lua: nothing lost, nothing reordered, nothing duplicated.
 -- 8 TCP and 4 TLS streams of 128 MiB each (16 MiB under PLUTO_TEST_LIGHT,
 -- i.e. sanitizers) run at once through ONE pluto.scheduler. Each sender

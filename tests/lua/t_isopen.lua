@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_isopen.lua: s:isopen() is true after connect and accept, false after
 -- close, false after the peer closed and the buffer was drained;
 -- istls() and isudp() are false for plain TCP sockets.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_listen.lua: socket.listen by port number, "127.0.0.1:port",
 -- "[::1]:port" and port 0; a bare port is dual stack; a port in use gives
 -- nil, message, "EADDRINUSE" (a value, not an error).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_names.lua: the module names (SPEC §1): require "pluto" gives
 -- { socket = ..., scheduler = ... }; "pluto:socket" and "pluto:scheduler"
 -- resolve once pluto.socket (or pluto) has been required, and with

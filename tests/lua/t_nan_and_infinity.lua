@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_nan_and_infinity.lua: numbers that become a time or a count (SPEC §2):
 -- NaN is a caller's error everywhere; infinity is an error where no
 -- meaning is documented and "no limit" where one is. socket._poll(0/0)

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_nul_in_names.lua: a string that becomes a C string and holds a NUL
 -- byte is a caller's error naming the argument (SPEC §2), never cut short
 -- at the NUL: connect("127.0.0.1\0.example.org", p) used to connect to

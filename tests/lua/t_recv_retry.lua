@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_recv_retry.lua: a receive that misses inside a coroutine first yields
 -- plainly and tries again after the other coroutines had their turn; it
 -- hands off to a worker when a round passes without any receive

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_resolve.lua: socket.resolve(host [, "inet" | "inet6"]).
 --
 -- On this machine (no network traffic: only /etc/hosts and IP literals):

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_reuseport.lua: listen and bind take { reuseport = true, backlog = n }
 -- (SPEC §8): two processes listen on one port and the kernel shares the
 -- clients out between them; without reuseport the second bind is refused.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_scheduler.lua: pluto.scheduler semantics (SPEC §6) and the
 -- multitasking rule (SPEC §2): add/addloop/contains/remove/run, errorfunc,
 -- errors raised out of run() with their traceback, yieldfunc, the

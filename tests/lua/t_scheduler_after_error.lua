@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_scheduler_after_error.lua: an error raised out of run() loses nothing
 -- (SPEC §6): the coroutines of the same round that had not run yet, and
 -- its expired timers, are resumed by the next run(), which can be called

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_seed_bind.lua: the seed's socket.bind "Hello, world!" HTTP server, run
 -- in a child process under a pluto.scheduler, fetched by real curl over
 -- IPv4 and IPv6, several times (the acceptor keeps accepting). Then the same
@@ -10,7 +11,7 @@ local Scheduler = require "pluto.scheduler"
 
 local RESPONSE = "HTTP/1.1 200 OK\r\nConnection: Close\r\nContent-Length: 13\r\n\r\nHello, world!"
 
-if not os.execute("command -v curl >/dev/null 2>&1") then
+if not T.have_program("curl") then
   T.skip("curl is not installed")
 end
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_send_big.lua: one s:send of 64 MiB (8 MiB under PLUTO_TEST_LIGHT) to a
 -- slow reader in the same scheduler arrives whole and in order: the send
 -- yields while the kernel buffer is full (other coroutines keep running),

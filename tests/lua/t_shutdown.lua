@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_shutdown.lua: s:shutdown() half-closes: the peer reads our data then
 -- end of stream (nil), while we can still receive the peer's reply; a send
 -- after shutdown fails with nil, message (a value, not an error).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_starvation.lua: with 10,000 coroutines (500 under PLUTO_TEST_LIGHT)
 -- each waiting in recv on an idle connection, a new connect + accept + one
 -- round trip, and a resolve, still complete at once (SPEC §7: waiting
@@ -13,13 +14,7 @@ local LIMIT_MS = T.scale(100, 300)    -- median of the timed round trips
 local MAX_MS = 1000                   -- every one of them
 
 -- Both processes need N descriptors (plus a few).
-do
-  local h = io.popen("ulimit -n")
-  local lim = h:read("l"); h:close()
-  if lim ~= "unlimited" and (tonumber(lim) or 0) < N + 200 then
-    T.skip("descriptor limit %s is below %d (the test wrapper raises it)", lim, N + 200)
-  end
-end
+T.need_fds(N + 200, ("%d idle connections; their other ends in a child"):format(N))
 
 local l = assert(socket.listen("127.0.0.1:0"))
 local _, port = l:getsockname()

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_threads.lua: a modestly threaded mix meant for ThreadSanitizer runs
 -- (well under 300 worker threads): concurrent connects, echoes with sleeps
 -- in between, resolves, closes racing with waiting recvs, sockets dropped

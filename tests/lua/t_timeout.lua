@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_timeout.lua: s:settimeout(0.1) then a recv with nothing to read returns
 -- nil, "timeout" (errno name "ETIMEDOUT") after about 0.1 s, and the socket
 -- still works afterwards; settimeout(nil) removes the limit; a send that

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_200.lua: 200 TLS clients (50 under PLUTO_TEST_LIGHT) connect at
 -- once to our TLS server, all in one scheduler with the default pool
 -- limits; each client verifies the server (cafile), sends its own message
@@ -10,10 +11,12 @@ local C = require "tlscerts"
 local socket = require "pluto.socket"
 local Scheduler = require "pluto.scheduler"
 
+local N = T.scale(200, 50)
+T.need_fds(2 * N + 64, ("%d TLS connections with both ends here"):format(N))
+
 C.need("certtool")
 local pki = C.make()
 
-local N = T.scale(200, 50)
 local LIMIT_MS = 20000      -- each socket operation (settimeout)
 local DEADLINE_MS = 15000   -- the whole exchange
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_alpn.lua: ALPN, both ways.
 --  * our client <-> our server: the server picks the first protocol of ITS
 --    list that the client offers (server precedence), and both sides'

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_big.lua: 64 MiB (8 MiB under PLUTO_TEST_LIGHT) each way over one
 -- TLS connection between our client and our server, in one scheduler, both
 -- directions at the same time (a receiving worker and a sending worker on

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_chain.lua: certs[i].chain is a chain: a leaf followed by the
 -- intermediate CA that signed it, all sent to the client.
 --  * server chain = leaf + intermediate, client trusting only the root CA

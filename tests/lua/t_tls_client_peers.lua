@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_client_peers.lua: our TLS client (s:starttls(hostname, {cafile}))
 -- against two independent TLS servers, verifying their certificate with
 -- our test CA and exchanging data:

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_close_handshake.lua: s:close() from another coroutine while s is
 -- in the middle of starttls ends that starttls at once with false (the
 -- worker blocked in the handshake is woken), and the socket is closed.

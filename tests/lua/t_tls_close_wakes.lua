@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_close_wakes.lua: on a TLS socket, close() from another coroutine
 -- wakes a coroutine waiting on it (SPEC §4):
 --  * waiting in recv (the peer sends nothing): recv returns nil within 3 s;

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_early_data.lua: opts.early_data (client): bytes sent as soon as the
 -- handshake allows, without a separate send, before anything sent later.
 --  * our client -> our server: the server receives the early data first,

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_ecdhe.lua: opts.require_ecdhe (client) offers only forward-secret
 -- elliptic-curve key exchange. Against openssl s_server limited to TLS 1.2
 -- and one cipher suite:

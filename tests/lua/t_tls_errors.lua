@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_errors.lua: a TLS stream's failures keep the system's error and
 -- tell a truncated stream from a clean end (SPEC §4, doc/tls.md):
 --  * the peer resets the connection: recv gives nil, msg, "ECONNRESET"

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_failures.lua: what goes wrong with starttls, and how it is told.
 --  * network-side failures return false, message, error name, and leave
 --    the socket closed (isopen() false, recv nil, send nil):

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_gc.lua: TLS sockets dropped or a process ended while TLS work is in
 -- flight (SPEC §7): no crash, no leak, no hang.
 --  * in this process: a coroutine in a client handshake (silent server), one

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_prebuffer.lua: a server may look at the client's first bytes (the
 -- ClientHello) before deciding to call starttls; bytes already taken off
 -- the socket by peek/recv must reach the handshake (SPEC §4).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_resume.lua: TLS session resumption, with s:tlssession() and
 -- opts.session.
 --  * our client <-> our server: first connection (full handshake), read

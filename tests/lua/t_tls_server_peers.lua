@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_server_peers.lua: our TLS server (socket.bind + s:starttls(certs),
 -- answering one HTTP/1.1 request per connection) is reached and verified by
 -- three independent TLS clients:

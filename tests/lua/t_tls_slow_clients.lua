@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_slow_clients.lua: clients that connect to a TLS server and never
 -- send their ClientHello must not keep other clients' handshakes from
 -- running (SPEC §7: waiting operations never starve the others).
@@ -20,6 +21,8 @@ local pki = C.make()
 local cap = socket.config().cpu_threads
 local NSILENT = math.min(cap + 16, 300)
 local LIMIT_S = 5
+T.need_fds(2 * (NSILENT + 1) + 64,
+           ("%d silent clients and a real one, with both ends here"):format(NSILENT))
 
 local sched = Scheduler.new()
 local entered, server_ok, server_fail = 0, 0, 0

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_slowloris.lua: silent and stalling clients cannot stop a TLS
 -- server (SPEC §4 starttls, §7: a server handshake whose client has not
 -- spoken costs no thread; handshakes have a default deadline).

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_sni.lua: a server given two certificates (localhost and other.test)
 -- picks the one named by the client's SNI.
 --  * our client with hostname "other.test" and with "localhost" (cafile =

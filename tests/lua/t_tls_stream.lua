@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_stream.lua: many sends of varied sizes (1 byte to 200 KiB, 24 MiB
 -- in all; 4 MiB under PLUTO_TEST_LIGHT) over TLS to a reader that pauses
 -- now and then, so that sends often find the kernel buffer full part way

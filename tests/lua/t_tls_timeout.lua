@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_timeout.lua: s:settimeout applies to TLS (SPEC §4).
 --  * client starttls against a raw server that reads the ClientHello and
 --    never answers, with settimeout(0.5): false, "timeout", in about 0.5 s

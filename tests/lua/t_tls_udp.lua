@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_tls_udp.lua: starttls on a UDP socket is a caller error (TLS needs a
 -- stream; SPEC §2 makes the similar misuse, setpeer on a TCP socket, a Lua
 -- error): s:starttls(hostname) on a UDP client socket and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_torture_dns.lua: allocation-failure torture (tests/torture.c) of name
 -- lookups (h_torture_dns.lua: resolve "localhost" and IP literals, connect
 -- by name), outside coroutines and under pluto.scheduler with many lookups

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_torture_gc.lua: the allocation-failure torture (tests/torture.c) in
 -- "once" mode: for every N, only the Nth allocation fails, so Lua runs an
 -- emergency full collection there and retries it (where it can; where it

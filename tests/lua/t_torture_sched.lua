@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_torture_sched.lua: allocation-failure torture (tests/torture.c) of
 -- pluto.scheduler itself (h_torture_sched.lua): echo pairs, sleepers,
 -- yielders and lookups under one scheduler; after a memory error out of

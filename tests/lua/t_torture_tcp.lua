@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_torture_tcp.lua: allocation-failure torture (tests/torture.c) of a
 -- TCP conversation (h_torture_tcp.lua: listen, connect, accept, peek,
 -- unrecv, send/recv with every byte checked, shutdown, close), outside

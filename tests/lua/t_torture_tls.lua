@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_torture_tls.lua: allocation-failure torture (tests/torture.c) of a
 -- TLS conversation (h_torture_tls.lua: both handshakes, the client
 -- verifying against the test CA, data checked by position both ways,

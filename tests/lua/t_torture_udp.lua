@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_torture_udp.lua: allocation-failure torture (tests/torture.c) of UDP
 -- (h_torture_udp.lua: udpserver, connect "udp", datagrams of several
 -- sizes checked byte by byte, peek, unrecv, setpeer), outside coroutines

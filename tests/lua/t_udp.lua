@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_udp.lua: UDP sockets: socket.udpserver(port | "ip:port" | "[ip6]:port"),
 -- socket.connect(host, port, "udp"), recv/send of whole datagrams,
 -- s:setpeer(ip, port), s:isudp(). Loopback only.

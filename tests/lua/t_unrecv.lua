@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_unrecv.lua: s:unrecv pushes data to the front of the receive buffer
 -- (the seed: unrecv "World", unrecv "Hello", then recv gives Hello, World);
 -- s:peek shows what recv would return next without consuming it, returns

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- t_unrecv_after_close.lua: after close, unrecv stores nothing (SPEC §4):
 -- it used to keep the data, recv then returned it (doc/socket.md says nil
 -- once the socket was closed), and the chunks were never freed (200 MiB

@@ -1,10 +1,12 @@
+-- SPDX-License-Identifier: MIT
 -- testlib.lua: small helpers shared by the tests in tests/lua/.
 --
 -- Conventions (see tests/run-lua): a test is `$LUA tests/lua/t_x.lua`;
 -- exit 0 = pass, 77 = skipped, anything else = fail. Requiring this file
 -- starts a watchdog that kills the test with SIGKILL if it runs longer than
 -- PLUTO_TEST_WATCHDOG seconds (default 45), so a hang in the module turns
--- into a failure instead of a stuck suite.
+-- into a failure instead of a stuck suite; it needs no new process once
+-- started, and if it cannot be started the test is skipped.
 
 local T = {}
 
@@ -90,6 +92,87 @@ function T.note(fmt, ...)
 end
 
 ------------------------------------------------------------------------
+-- Resource limits
+------------------------------------------------------------------------
+
+-- The soft and hard values of a line of /proc/self/limits ("Max open
+-- files", "Max processes"): numbers, math.huge for "unlimited" or when
+-- the line cannot be read. Read from a file, not from `ulimit`: no
+-- process is started, so this works when no more can be.
+function T.rlimit(name)
+  local f = io.open("/proc/self/limits")
+  if not f then return math.huge, math.huge end
+  local text = f:read("a")
+  f:close()
+  local soft, hard = text:match(name:gsub("%p", "%%%0") .. "%s+(%S+)%s+(%S+)")
+  local function num(v) return v ~= "unlimited" and tonumber(v) or math.huge end
+  return num(soft), num(hard)
+end
+
+local function limit_text(v)
+  if v == math.huge then return "unlimited" end
+  return tostring(v)
+end
+
+-- Skip (exit 77) unless this process may have `n` descriptors open at
+-- once; `why` says what needs them. tests/run-lua raises the soft limit
+-- to the hard one first, so under it the hard limit is what counts.
+function T.need_fds(n, why)
+  local soft, hard = T.rlimit("Max open files")
+  if soft >= n then return end
+  local hint = ""
+  if hard >= n then
+    hint = "; run the test through tests/run-lua, which raises the soft limit to the hard one"
+  end
+  T.skip("needs %d open descriptors (%s); the limit is %s (hard %s)%s",
+         n, why, limit_text(soft), limit_text(hard), hint)
+end
+
+-- One line about the process limits, for messages about a failed fork:
+-- RLIMIT_NPROC counts every thread of the user, not only processes.
+function T.process_limits()
+  local soft, hard = T.rlimit("Max processes")
+  return string.format("max user processes %s (hard %s), threads in this process %s",
+                       limit_text(soft), limit_text(hard), tostring(T.thread_count()))
+end
+
+-- A process could not be started (io.popen returned nil, err). Lacking
+-- processes (EAGAIN: the user's or the system's limit) is an environment
+-- without a resource the test needs: skip with the reason. Anything else
+-- fails the test.
+function T.cannot_start(what, err)
+  -- io.popen's message is "<command>: <strerror>": keep the reason.
+  err = tostring(err)
+  err = err:match(".*: (.-)$") or err
+  if err:find("Resource temporarily unavailable", 1, true)
+     or err:find("Cannot allocate memory", 1, true) then
+    T.skip("cannot start %s: %s (%s)", what, err, T.process_limits())
+  end
+  error(string.format("FAIL: cannot start %s: %s", what, err), 3)
+end
+
+-- Is program `prog` on PATH? Looked up by this process, not by a shell,
+-- so the answer is right also when no process can be started (a shell
+-- that cannot start would make every program look missing).
+function T.have_program(prog)
+  for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
+    local f = io.open(dir .. "/" .. prog, "r")
+    if f then
+      f:close()
+      return true
+    end
+  end
+  return false
+end
+
+-- io.popen(cmd, mode), or the test skips or fails as T.cannot_start says.
+function T.popen(cmd, mode, what)
+  local h, err = io.popen(cmd, mode or "r")
+  if not h then T.cannot_start(what or cmd, err) end
+  return h
+end
+
+------------------------------------------------------------------------
 -- Processes
 ------------------------------------------------------------------------
 
@@ -125,6 +208,24 @@ local function starttime(pid)
   return fields[20]                           -- field 22 overall
 end
 
+-- Send signal `sig` ("TERM", "KILL"...) to child `pid` with kill(1), or,
+-- when that cannot start (no process left), through the watchdog, which
+-- signals with its built-in kill within a quarter of a second.
+function T.signal(pid, sig)
+  if os.execute("kill -" .. sig .. " " .. pid .. " 2>/dev/null") or T.exited(pid) then
+    return
+  end
+  local st = starttime(pid)
+  if not st or not T.watchdog_pid then return end
+  T.signal_seq = (T.signal_seq or 0) + 1
+  local name = T.CHILDREN_FILE .. ".sig." .. T.signal_seq
+  local f = io.open(name .. ".new", "w")
+  if not f then return end
+  f:write(sig, " ", pid, " ", st, "\n")
+  f:close()
+  os.rename(name .. ".new", name)          -- whole, or not there
+end
+
 -- Finalizer run when the Lua state closes (also after an uncaught error):
 -- end every child not ended yet, so that closing its popen handle (which
 -- waits for the child) cannot hang. Finalizers run in reverse order of
@@ -134,16 +235,14 @@ local sentinel_mt = { __gc = function(self)
   -- the current one acts (it is collected only when the state closes).
   if self ~= T.sentinel then return end
   for pid in pairs(T.children) do
-    if not T.exited(pid) then
-      os.execute("kill -TERM " .. pid .. " 2>/dev/null")
-    end
+    if not T.exited(pid) then T.signal(pid, "TERM") end
   end
   for pid in pairs(T.children) do
-    for _ = 1, 300 do                      -- up to ~3 s, then SIGKILL
-      if T.exited(pid) then break end
-      os.execute("sleep 0.01")
+    local t0 = T.now_ms()
+    while not T.exited(pid) and T.now_ms() - t0 < 3000 do   -- then SIGKILL
+      T.os_sleep(10)       -- not socket.sleep: the module may be closed
     end
-    if not T.exited(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+    if not T.exited(pid) then T.signal(pid, "KILL") end
   end
 end }
 
@@ -156,9 +255,12 @@ end }
 function T.spawn(cmd, opts)
   opts = opts or {}
   local prefix = opts.tool and "exec env -u LD_PRELOAD " or "exec "
-  local h = assert(io.popen("echo $$; " .. prefix .. cmd, "r"))
+  local h = T.popen("echo $$; " .. prefix .. cmd, "r", cmd)
   local pid = tonumber(h:read("l"))
-  assert(pid, "spawn: could not read the child's pid")
+  if not pid then
+    h:close()
+    error("FAIL: spawn: could not read the child's pid: " .. cmd, 2)
+  end
   T.children[pid] = h
   local st = starttime(pid)
   if st then
@@ -219,10 +321,15 @@ end
 -- (ok, "exit"|"signal", code).
 function T.kill(pid, h, sig)
   if not T.exited(pid) then
-    os.execute("kill -" .. (sig or "TERM") .. " " .. pid .. " 2>/dev/null")
+    T.signal(pid, sig or "TERM")
     -- Give it up to 3 s to go, then insist.
     if not T.wait_until(function() return T.exited(pid) end, 3000, nil, true) then
-      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+      T.signal(pid, "KILL")
+      T.wait_until(function() return T.exited(pid) end, 3000, nil, true)
+    end
+    -- Closing the handle would wait for the child forever.
+    if not T.exited(pid) then
+      fail(2, "child %d could not be ended (%s)", pid, T.process_limits())
     end
   end
   h = h or T.children[pid]
@@ -245,27 +352,12 @@ end
 -- Number of open descriptors of this process (the pipe used to count them
 -- is included, consistently in every count).
 function T.fd_count()
-  local h = assert(io.popen("exec env -u LD_PRELOAD ls -1 /proc/" .. T.self_pid() .. "/fd"))
+  local h = T.popen("exec env -u LD_PRELOAD ls -1 /proc/" .. T.self_pid() .. "/fd", "r",
+                    "ls (to count descriptors)")
   local n = 0
   for _ in h:lines() do n = n + 1 end
   h:close()
   return n
-end
-
--- The soft limit `name` of this process, as /proc/self/limits words it
--- ("Max open files", "Max processes"): a number, or math.huge.
-function T.rlimit(name)
-  local f = io.open("/proc/self/limits")
-  if not f then return math.huge end
-  for line in f:lines() do
-    if line:sub(1, #name) == name then
-      f:close()
-      local soft = line:sub(#name + 1):match("^%s+(%S+)")
-      return soft == "unlimited" and math.huge or tonumber(soft) or math.huge
-    end
-  end
-  f:close()
-  return math.huge
 end
 
 -- Whether this process runs as root (limits on processes do not bind it).
@@ -326,12 +418,20 @@ T.CLOCK_RES_MS = 10
 
 -- Pause for about ms milliseconds between polls: socket.sleep when the
 -- module is loaded (yields inside a coroutine), else sleep(1).
+-- Sleep about ms with sleep(1), or, when it cannot start (no process
+-- left), wait on the clock.
+function T.os_sleep(ms)
+  if os.execute(string.format("exec sleep %.3f", ms / 1000)) then return end
+  local t0 = T.now_ms()
+  while T.now_ms() - t0 < ms do end
+end
+
 local function pause(ms)
   local socket = package.loaded["pluto.socket"]
   if socket then
     socket.sleep(ms)
   else
-    os.execute(string.format("sleep %.3f", ms / 1000))
+    T.os_sleep(ms)
   end
 end
 T.pause = pause
@@ -406,66 +506,184 @@ end
 -- Watchdog and exit
 ------------------------------------------------------------------------
 
--- A background shell that checks twice a second whether we are alive and
--- after `seconds` ends our children (listed in T.CHILDREN_FILE) and kills
--- us with SIGKILL. When we are gone (any exit, crash included) it ends the
--- children we left and exits within 0.5 s; T.done() ends it by PID. It is
--- not a popen handle (closing the Lua state never waits for it) and holds
--- none of our output streams (its message goes through /proc/<pid>/fd/2).
-function T.watchdog(seconds)
-  if T.watchdog_pid then
-    os.execute("kill " .. T.watchdog_pid .. " 2>/dev/null")
-    T.watchdog_pid = nil
-  end
-  local me = T.self_pid()
-  local script = [[
-me=ME; f=FILE; i=0; sp=
-# Ended by T.done (SIGTERM): take the pending sleep along, leave no orphan.
-trap '[ -n "$sp" ] && kill $sp 2>/dev/null; exit 0' TERM
-alive() { s=$(sed 's/.*) //' /proc/$me/stat 2>/dev/null | cut -d' ' -f1); [ -n "$s" ] && [ "$s" != Z ]; }
+-- The watchdog: a bash process that, once the test has run longer than
+-- its limit, ends the children listed in T.CHILDREN_FILE and kills the
+-- test with SIGKILL; and that, when the test is gone before that (any
+-- exit, a crash included), ends the children it left and removes the
+-- paths given to T.remove_on_exit.
+--
+-- It has to work when no process can be started any more (RLIMIT_NPROC
+-- reached, or a test filling it with threads): the shell it replaces,
+-- which started `sed` and `sleep` twice a second, ended when they could
+-- not start and left hung tests unbounded. So this one starts no process
+-- after its own start. It waits in bash's built-in `read -t` on a pipe
+-- from this process (io.popen in "w" mode, never written to), reads
+-- /proc/<pid>/stat with built-in redirections, and signals with the
+-- built-in kill (also for T.signal, when kill(1) cannot start).
+--
+-- End of file on that pipe means the test has closed it or died. The
+-- handle is the oldest object with a finalizer (made when testlib is
+-- first required), so it is closed last when the Lua state closes, after
+-- every other finalizer. glibc's popen closes it in later popen children,
+-- so T.spawn's children do not keep it open; a child of os.execute does
+-- while it runs, which the check four times a second covers.
+--
+-- A new limit reaches it through a file (T.watchdog(seconds) again). Only
+-- its start needs a new process; when that fails, the test is skipped
+-- (exit 77) with the reason instead of running unbounded.
+T.WATCHDOG_LIMIT_FILE = T.CHILDREN_FILE .. ".limit"   -- "generation seconds"
+T.WATCHDOG_READY_FILE = T.CHILDREN_FILE .. ".wd"      -- its PID, once running
+T.REMOVE_FILE = T.CHILDREN_FILE .. ".rm"              -- paths to remove, one a line
+
+local WATCHDOG_SCRIPT = [=[
+me=$1 me_start=$2 f=$3
+gen= secs=0 deadline=0 nsig=0
+# statof PID: state and start time of PID, from the fields that follow
+# the command name in /proc/PID/stat (state is the first, start time the
+# 20th); false once PID is gone.
+statof() {
+  local line
+  read -r line < "/proc/$1/stat" || return 1
+  set -- ${line##*") "}
+  state=$1 start=${20}
+}
+alive() {
+  statof "$me" 2>/dev/null && [ "$state" != Z ] && [ "$state" != X ] &&
+    [ "$start" = "$me_start" ]
+}
 killkids() {
+  local pid st
   [ -f "$f" ] || return 0
-  while read p st; do
-    s=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20)
-    [ -n "$s" ] && [ "$s" = "$st" ] && kill -9 $p 2>/dev/null
+  while read -r pid st; do
+    statof "$pid" 2>/dev/null && [ "$start" = "$st" ] && kill -9 "$pid" 2>/dev/null
   done < "$f"
 }
-while alive; do
-  if [ $i -ge LIMIT ]; then
-    echo "watchdog: test still running after SECS s: killing it (pid $me) and its children" \
-      > /proc/$me/fd/2 2>/dev/null
-    killkids; kill -9 $me; rm -f "$f"; exit 0
+# The only commands it runs (rm), and only once the test is gone.
+finish() {
+  local p
+  killkids
+  if [ -f "$f.rm" ]; then
+    while read -r p; do [ -e "$p" ] && rm -rf -- "$p"; done < "$f.rm"
   fi
-  i=$((i+1)); sleep 0.5 & sp=$!; wait $sp; sp=
+  for p in "$f" "$f.limit" "$f.rm" "$f.wd" "$f".sig.*; do
+    [ -e "$p" ] && rm -f -- "$p"
+  done
+  exit 0
+}
+# Signals T.signal could not send: "$f.sig.N" holds "SIG PID STARTTIME".
+signals() {
+  local sig pid st
+  while [ -f "$f.sig.$((nsig + 1))" ]; do
+    nsig=$((nsig + 1))
+    read -r sig pid st < "$f.sig.$nsig" && statof "$pid" 2>/dev/null &&
+      [ "$start" = "$st" ] && kill -"$sig" "$pid" 2>/dev/null
+  done
+}
+echo $$ > "$f.wd"
+while :; do
+  if [ -f "$f.limit" ] && read -r g s < "$f.limit" && [ "$g" != "$gen" ]; then
+    gen=$g secs=$s deadline=$((SECONDS + s))
+  fi
+  if [ -n "$gen" ] && [ "$SECONDS" -ge "$deadline" ]; then
+    echo "watchdog: test still running after $secs s: killing it (pid $me) and its children" \
+      >> "/proc/$me/fd/2" 2>/dev/null
+    killkids
+    alive && kill -9 "$me" 2>/dev/null
+    finish
+  fi
+  signals
+  read -r -t 0.25 _
+  rc=$?
+  if [ "$rc" -gt 128 ]; then
+    alive || finish          # a moment without news: are we still there?
+  elif [ "$rc" -ne 0 ]; then
+    finish                   # end of file: the test closed the pipe or died
+  fi
 done
-killkids; rm -f "$f"
-]]
-  script = script:gsub("ME", tostring(me)):gsub("FILE", T.q(T.CHILDREN_FILE))
-                 :gsub("LIMIT", tostring(seconds * 2)):gsub("SECS", tostring(seconds))
-  local h = assert(io.popen("( exec env -u LD_PRELOAD sh -c " .. T.q(script) ..
-                            " ) </dev/null >/dev/null 2>&1 & echo $!"))
-  T.watchdog_pid = tonumber(h:read("l"))
-  h:close()
+]=]
+
+local function write_limit(seconds)
+  T.watchdog_gen = (T.watchdog_gen or 0) + 1
+  -- Written aside and renamed, so the watchdog never reads half a line.
+  local tmp = T.WATCHDOG_LIMIT_FILE .. ".new"
+  local f = assert(io.open(tmp, "w"))
+  f:write(T.watchdog_gen, " ", math.ceil(seconds), "\n")
+  f:close()
+  assert(os.rename(tmp, T.WATCHDOG_LIMIT_FILE))
 end
 
-local function end_watchdog()
-  io.stdout:flush()
-  if T.watchdog_pid then os.execute("kill " .. T.watchdog_pid .. " 2>/dev/null") end
-  T.watchdog_pid = nil
+-- The last finalizer before the pipe closes: the watchdog's files go,
+-- so that it exits without starting rm.
+local closer_mt = { __gc = function()
   os.remove(T.CHILDREN_FILE)
+  os.remove(T.WATCHDOG_LIMIT_FILE)
+  os.remove(T.WATCHDOG_READY_FILE)
+end }
+
+local function start_watchdog()
+  local me = T.self_pid()
+  local cmd = "exec env -u LD_PRELOAD bash -c " .. T.q(WATCHDOG_SCRIPT) ..
+              " watchdog " .. me .. " " .. T.q(starttime(me)) .. " " ..
+              T.q(T.CHILDREN_FILE) .. " >/dev/null 2>&1"
+  local why
+  for attempt = 1, 4 do
+    local h, err = io.popen(cmd, "w")        -- its stdin is the pipe
+    if h then
+      local t0 = T.now_ms()
+      while T.now_ms() - t0 < 5000 do
+        local f = io.open(T.WATCHDOG_READY_FILE)
+        local pid = f and tonumber(f:read("l"))
+        if f then f:close() end
+        if pid then
+          T.watchdog_pid, T.watchdog_pipe = pid, h
+          -- Made right after the pipe, so finalized right before it is
+          -- closed: every child has been ended and reaped by then.
+          T.watchdog_closer = setmetatable({}, closer_mt)
+          return
+        end
+        pause(10)
+      end
+      local _, _, code = h:close()
+      why = code == 127 and "bash is not installed" or "it did not start within 5 s"
+      if code == 127 then break end
+    else
+      why = tostring(err):match(".*: (.-)$") or tostring(err)
+    end
+    pause(250 * attempt)          -- a limit reached for a moment?
+  end
+  os.remove(T.CHILDREN_FILE)
+  os.remove(T.WATCHDOG_LIMIT_FILE)
+  io.stdout:write(string.format(
+    "SKIP: cannot start the watchdog that bounds this test's time: %s (%s)\n",
+    why, T.process_limits()))
+  os.exit(77, true)
 end
 
--- Pass: end the watchdog, close the Lua state (runs finalizers, so the
--- module's cleanup is exercised too) and exit 0.
+-- Limit this test to `seconds` from now (also after an earlier limit).
+function T.watchdog(seconds)
+  write_limit(seconds)
+  if not T.watchdog_pid then start_watchdog() end
+end
+
+-- Have the watchdog remove `path` (rm -rf) once this process is gone,
+-- however it ends (for directories a finalizer would miss after SIGKILL).
+function T.remove_on_exit(path)
+  local f = assert(io.open(T.REMOVE_FILE, "a"))
+  f:write(path, "\n")
+  f:close()
+end
+
+-- Pass: close the Lua state (runs finalizers, so the module's cleanup is
+-- exercised too; the watchdog still bounds it) and exit 0.
 function T.done()
-  end_watchdog()
+  io.stdout:flush()
   os.exit(0, true)
 end
 
 -- Skip: exit 77 with a reason.
 function T.skip(fmt, ...)
   io.stdout:write("SKIP: ", string.format(fmt, ...), "\n")
-  end_watchdog()
+  io.stdout:flush()
   os.exit(77, true)
 end
 

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- tlscerts.lua: the TLS tests' certificates, made at test time with
 -- certtool (GnuTLS) in a fresh temporary directory, plus small helpers the
 -- t_tls_*.lua tests share (running the peer tools, free ports, waiting for
@@ -26,20 +27,22 @@
 -- array of s:starttls (extra fields are ignored).
 --
 -- Every test makes its own directory (mktemp -d), so tests can run in
--- parallel. If the test process is killed (no finalizer runs), a small
--- background shell started with the directory removes it; cleanup() ends
--- that shell by its PID.
+-- parallel. If the test process is killed (no finalizer runs), testlib's
+-- watchdog removes it (T.remove_on_exit).
 local T = require "testlib"
 
 local C = {}
 
--- Run a shell command without the sanitizer runtime; true if it exited 0.
+-- Run a shell command without the sanitizer runtime; true if it exited 0,
+-- else false and the exit status.
 local function sh(cmd)
-  return os.execute("env -u LD_PRELOAD sh -c " .. T.q(cmd)) == true
+  -- exec: one process fewer (the limit on processes may be near).
+  local ok, _, code = os.execute("exec env -u LD_PRELOAD sh -c " .. T.q(cmd))
+  return ok == true, code
 end
 
 function C.have(tool)
-  return sh("command -v " .. T.q(tool) .. " >/dev/null 2>&1")
+  return T.have_program(tool)
 end
 
 -- Skip the test (exit 77) unless every tool named is installed.
@@ -109,34 +112,10 @@ local SERVERS = {
 
 local function cleanup(self)
   local dir = rawget(self, "dir")
-  if rawget(self, "reaper_pid") then
-    os.execute("kill " .. self.reaper_pid .. " 2>/dev/null")
-    self.reaper_pid = nil
-  end
   if dir and dir:match("/pluto%-tls%.[%w]+$") then
     sh("rm -rf " .. T.q(dir))
   end
   self.dir = nil
-end
-
--- A background shell that removes `dir` once this process is gone, for
--- when it is killed (testlib's watchdog uses SIGKILL) and no finalizer
--- runs. cleanup() ends it by its PID. Returns that PID.
-local function start_reaper(dir)
-  local script = [[
-me=ME; d=DIR; sp=
-# Ended by cleanup() (SIGTERM): take the pending sleep along.
-trap '[ -n "$sp" ] && kill $sp 2>/dev/null; exit 0' TERM
-alive() { s=$(sed 's/.*) //' /proc/$me/stat 2>/dev/null | cut -d' ' -f1); [ -n "$s" ] && [ "$s" != Z ]; }
-while alive; do sleep 0.5 & sp=$!; wait $sp; sp=; done
-rm -rf "$d"
-]]
-  script = script:gsub("ME", tostring(T.self_pid())):gsub("DIR", T.q(dir))
-  local h = assert(io.popen("( exec env -u LD_PRELOAD sh -c " .. T.q(script) ..
-                            " ) </dev/null >/dev/null 2>&1 & echo $!"))
-  local pid = tonumber(h:read("l"))
-  h:close()
-  return pid
 end
 
 local pki_mt = { __index = {}, __gc = cleanup }
@@ -147,14 +126,15 @@ function pki_mt.__index.path(self, name) return self.dir .. "/" .. name end
 -- Build the PKI in a new directory; fails the test if certtool fails.
 function C.make()
   C.need("certtool")
-  local h = assert(io.popen("env -u LD_PRELOAD mktemp -d \"${TMPDIR:-/tmp}/pluto-tls.XXXXXXXX\""))
+  local h = T.popen("exec env -u LD_PRELOAD mktemp -d \"${TMPDIR:-/tmp}/pluto-tls.XXXXXXXX\"",
+                    "r", "mktemp")
   local dir = h:read("l")
   h:close()
   T.check(dir and dir:match("/pluto%-tls%.[%w]+$"), "mktemp -d failed: %s", tostring(dir))
   -- The table (and its finalizer) exists from here on, so the directory
   -- goes even if a step below fails.
   local pki = setmetatable({ dir = dir }, pki_mt)
-  pki.reaper_pid = start_reaper(dir)
+  T.remove_on_exit(dir)
 
   writefile(dir .. "/ca.tmpl", CA_TMPL)
   writefile(dir .. "/untrusted.tmpl", (CA_TMPL:gsub("Pluto Test CA", "Untrusted Test CA")))
@@ -196,10 +176,19 @@ function C.make()
     .. " --load-ca-certificate untrusted_ca.pem --load-ca-privkey untrusted.key"
     .. " --template localhost.tmpl --outfile untrusted.pem"
   local log_path = dir .. "/certtool.log"
-  if not sh(table.concat(cmds, " >>" .. log_path .. " 2>&1 && ") .. " >>" .. log_path .. " 2>&1") then
+  local made, code = sh(table.concat(cmds, " >>" .. log_path .. " 2>&1 && ") ..
+                        " >>" .. log_path .. " 2>&1")
+  if not made then
     local log = io.open(dir .. "/certtool.log")
-    local text = log and log:read("a") or "(no log)"
+    local text = log and log:read("a") or ""
     if log then log:close() end
+    -- No shell at all (system() reports 127) or a shell that could not
+    -- fork: the process limit, not certtool.
+    if (code == 127 and text == "") or text:find("Cannot fork", 1, true)
+       or text:find("Resource temporarily unavailable", 1, true) then
+      T.skip("cannot start certtool to make the test PKI: no process could be started (%s)",
+             T.process_limits())
+    end
     error("FAIL: certtool could not make the test PKI:\n" .. text, 2)
   end
 
@@ -311,7 +300,7 @@ end
 function C.pid_listens(pid, port)
   local inodes = listening_inodes(port)
   if #inodes == 0 then return false end
-  local h = io.popen("exec env -u LD_PRELOAD ls -l /proc/" .. pid .. "/fd 2>/dev/null")
+  local h = T.popen("exec env -u LD_PRELOAD ls -l /proc/" .. pid .. "/fd 2>/dev/null", "r", "ls")
   local fds = h:read("a")
   h:close()
   for _, inode in ipairs(inodes) do

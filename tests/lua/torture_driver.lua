@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- torture_driver.lua: what the t_torture_*.lua tests share. They run
 -- tests/torture (see tests/torture.c), the allocation-failure torture
 -- host, on the h_torture_*.lua scripts and report what it found.

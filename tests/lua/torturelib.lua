@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- torturelib.lua: what the allocation-failure torture scripts
 -- (h_torture_*.lua, run by tests/torture in a fresh lua_State per run)
 -- share. It must not require testlib: no watchdog, no child processes in

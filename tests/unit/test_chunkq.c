@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_chunkq.c -- the receive buffer keeps chunks whole and in order,
    with unrecv'd chunks in front. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_netaddr.c -- IP literals and listen specs parse as users write
    them, and format the way Pluto shows them. */
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_park.c -- Check unit tests for waiting without a thread: parked
  * jobs, the pollers, and deadlines (src/park.c, API in src/pool.h and

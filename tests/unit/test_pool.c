@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pool.c -- Check unit tests for the worker pool and its completion
  * loops (src/pool.c, API in src/pool.h).

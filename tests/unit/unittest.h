@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * unittest.h -- what the Check unit tests share: time, bounded waiting,
  * gates that hold a job's work until the test opens them, and calls
