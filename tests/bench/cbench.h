@@ -8,9 +8,11 @@
 #ifndef PLUTO_CBENCH_H
 #define PLUTO_CBENCH_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* Print "PROG: message" on stderr and exit 1. */
@@ -31,6 +33,20 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Tell the runner the port through PORTFILE (written under a temporary
+   name, then renamed, so a reader never sees half a number). */
+static void write_port(const char *portfile, int port)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", portfile);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        die("%s: %s", tmp, strerror(errno));
+    fprintf(f, "%d\n", port);
+    fclose(f);
+    rename(tmp, portfile);
 }
 
 #endif

@@ -88,20 +88,6 @@ static int local_port(int fd)
     return ntohs(a.sin_port);
 }
 
-/* Tell the runner the port through PORTFILE (written under a temporary
-   name, then renamed, so a reader never sees half a number). */
-static void write_port(const char *portfile, int port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", portfile);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        die("%s: %s", tmp, strerror(errno));
-    fprintf(f, "%d\n", port);
-    fclose(f);
-    rename(tmp, portfile);
-}
-
 static int listen_port(const char *portfile)
 {
     int fd = listen_on(0, 0);

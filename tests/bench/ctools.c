@@ -34,6 +34,15 @@
  *       K times, one after the other: connect, send SIZE bytes, read SIZE
  *       bytes back, close; prints "RESULT <median µs>" and
  *       "min=.. max=.." (microseconds).
+ *   http-server PORTFILE SIZE IDLE
+ *       the HTTP server of the "http" workload, the same for every client
+ *       library: one thread, epoll, non-blocking; on 127.0.0.1, backlog
+ *       SOMAXCONN; reads each request up to its blank line and answers
+ *       any of them with "200 OK", a Content-Length of SIZE, a fixed body
+ *       and "Connection: close", then closes (the whole request was read,
+ *       so the close is a FIN).  Exits once no connection came for IDLE
+ *       seconds (after the first one), or after 600 s; prints
+ *       "served=N".
  *   sign-speed KEYFILE SECONDS
  *       one thread signing a SHA-256 digest with the PEM private key again
  *       and again for SECONDS (GnuTLS, the library every GnuTLS server's
@@ -293,6 +302,124 @@ static int tls_probe(int port, int k)
 }
 
 /* ------------------------------------------------------------------------
+ * http-server
+ * ---------------------------------------------------------------------- */
+
+struct hconn {
+    int fd;
+    int answering;              /* the request is read; sending the answer */
+    size_t got, sent;
+    char req[8192];
+};
+
+static char *http_answer;
+static size_t http_answer_len;
+
+static void http_close(int ep, struct hconn *h)
+{
+    epoll_ctl(ep, EPOLL_CTL_DEL, h->fd, NULL);
+    close(h->fd);
+    free(h);
+}
+
+/* Send what the kernel takes; 1 once all of it went (the connection is
+   then closed), 0 to wait for room, -1 on an error. */
+static int http_send(int ep, struct hconn *h)
+{
+    while (h->sent < http_answer_len) {
+        ssize_t n = send(h->fd, http_answer + h->sent, http_answer_len - h->sent,
+                         MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct epoll_event e = { .events = EPOLLOUT, .data.ptr = h };
+            epoll_ctl(ep, EPOLL_CTL_MOD, h->fd, &e);
+            return 0;
+        }
+        if (n <= 0)
+            return -1;
+        h->sent += (size_t)n;
+    }
+    return 1;
+}
+
+/* Read the request; answer once its blank line is there.  1: done with
+   the connection, 0: waiting. */
+static int http_read(int ep, struct hconn *h)
+{
+    for (;;) {
+        ssize_t n = recv(h->fd, h->req + h->got, sizeof h->req - 1 - h->got, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0)
+            return 1;               /* gone before asking, or an error */
+        h->got += (size_t)n;
+        h->req[h->got] = '\0';
+        if (strstr(h->req, "\r\n\r\n") || strstr(h->req, "\n\n")) {
+            h->answering = 1;
+            return http_send(ep, h) != 0;
+        }
+        if (h->got == sizeof h->req - 1)
+            return 1;               /* a request this long is not ours */
+    }
+}
+
+static int http_server(const char *portfile, long size, double idle)
+{
+    char head[256];
+    int hl = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: "
+                      "application/octet-stream\r\nContent-Length: %ld\r\n"
+                      "Connection: close\r\n\r\n", size);
+    http_answer_len = (size_t)hl + (size_t)size;
+    http_answer = malloc(http_answer_len);
+    memcpy(http_answer, head, (size_t)hl);
+    for (long i = 0; i < size; i++)
+        http_answer[hl + i] = (char)('a' + i % 26);
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    struct sockaddr_in a = target(0);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, SOMAXCONN) < 0)
+        die("http-server: bind/listen: %s", strerror(errno));
+    socklen_t len = sizeof a;
+    getsockname(lfd, (struct sockaddr *)&a, &len);
+    write_port(portfile, ntohs(a.sin_port));
+
+    int ep = epoll_create1(0);
+    struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL }, evs[256];
+    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &e);
+    long served = 0, open_conns = 0;
+    double start = now(), last = 0;
+    while (now() - start < 600 && (last == 0 || open_conns > 0 || now() - last < idle)) {
+        int k = epoll_wait(ep, evs, 256, 200);
+        for (int i = 0; i < k; i++) {
+            struct hconn *h = evs[i].data.ptr;
+            if (!h) {                               /* the listener */
+                int fd;
+                while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    h = calloc(1, sizeof *h);
+                    h->fd = fd;
+                    struct epoll_event ce = { .events = EPOLLIN, .data.ptr = h };
+                    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ce);
+                    open_conns++;
+                    last = now();
+                }
+                continue;
+            }
+            int done = h->answering ? http_send(ep, h) != 0 : http_read(ep, h);
+            if (done) {
+                if (h->answering && h->sent == http_answer_len)
+                    served++;
+                http_close(ep, h);
+                open_conns--;
+                last = now();
+            }
+        }
+    }
+    printf("served=%ld\n", served);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * sign-speed
  * ---------------------------------------------------------------------- */
 
@@ -335,6 +462,8 @@ int main(int argc, char **argv)
                             atoi(argv[4]), atof(argv[5]));
     if (!strcmp(m, "tls-probe") && argc == 4)
         return tls_probe(atoi(argv[2]), atoi(argv[3]));
+    if (!strcmp(m, "http-server") && argc == 5)
+        return http_server(argv[2], atol(argv[3]), atof(argv[4]));
     if (!strcmp(m, "sign-speed") && argc == 4)
         return sign_speed(argv[2], atof(argv[3]));
     if (!strcmp(m, "probe") && argc == 5)

@@ -12,14 +12,16 @@
 local results_path, env_path, dns_path, out_path, plot = table.unpack(arg)
 assert(plot, "usage: report.lua RESULTS.tsv ENV.txt DNS.md OUT.md PLOTPREFIX")
 
-local IMPLS = { "pluto", "luasocket", "cqueues", "luv", "c" }
-local PEERS = { "luasocket", "cqueues", "luv" }
+-- Copas takes part in the http line only (a socket.http client).
+local IMPLS = { "pluto", "luasocket", "copas", "cqueues", "luv", "c" }
+local PEERS = { "luasocket", "copas", "cqueues", "luv" }
 local NAMES = {
-  pluto = "**ours**", luasocket = "LuaSocket", cqueues = "cqueues", luv = "luv",
-  c = "C baseline",
+  pluto = "**ours**", luasocket = "LuaSocket", copas = "Copas", cqueues = "cqueues",
+  luv = "luv", c = "C baseline",
 }
 local PLAIN = {
-  pluto = "ours", luasocket = "LuaSocket", cqueues = "cqueues", luv = "luv", c = "C",
+  pluto = "ours", luasocket = "LuaSocket", copas = "Copas", cqueues = "cqueues",
+  luv = "luv", c = "C",
 }
 
 local function commas(i)
@@ -32,7 +34,7 @@ local function commas(i)
 end
 
 local METRICS  -- filled in below, once the sizes are known
-local function metrics(z)
+local function metrics(z, zn)
 return {
   { id = "pingpong1", title = "pingpong1",
     what = ("1 connection, %d B echo, %s round trips"):format(z("msg", 64), z("pp1_rounds", 20000)),
@@ -68,6 +70,10 @@ return {
     what = ("the same while %s clients say nothing and %s stall in their ClientHello")
              :format(z("slow_silent", 6000), z("slow_partial", 1000)),
     unit = "µs", high = false },
+  { id = "http", title = "http",
+    what = ("socket.http GETs of %d KiB, %s at a time (LuaSocket: one at a time), %s in all")
+             :format(zn("http_size", 65536) // 1024, z("http_conns", 500), z("http_reqs", 5000)),
+    unit = "requests/s", high = true },
 }
 end
 
@@ -94,7 +100,7 @@ local function z(k, d)
 end
 local function zn(k, d) return tonumber(Z[k]) or d end
 local quick = Z.quick == 1
-METRICS = metrics(z)
+METRICS = metrics(z, zn)
 
 local values, fails, remarks, na, anatomy = {}, {}, {}, {}, {}
 local function slot(t, wl, impl)
@@ -238,7 +244,8 @@ w("## Results")
 w("")
 w("Median of the runs, (min–max). Higher is better for rates (↑), lower for")
 w("costs (↓). The ratios divide our median by the best peer's (LuaSocket,")
-w("cqueues or luv, whichever did best on that line) and by the C baseline's:")
+w("Copas, cqueues or luv, whichever did best on that line) and by the C")
+w("baseline's:")
 w("on ↑ lines above 1× means ours is faster; on ↓ lines below 1× means ours")
 w("costs less.")
 w("")
@@ -337,7 +344,11 @@ if have_anatomy then
   w("not in the table above.")
   w("")
   local h = { "workload", "count" }
-  for _, impl in ipairs(IMPLS) do h[#h + 1] = NAMES[impl] end
+  local aimpls = {}                      -- (Copas has no anatomy runs)
+  for _, impl in ipairs(IMPLS) do
+    if impl ~= "copas" then aimpls[#aimpls + 1] = impl end
+  end
+  for _, impl in ipairs(aimpls) do h[#h + 1] = NAMES[impl] end
   w("| ", table.concat(h, " | "), " |")
   local sp = {}
   for i = 1, #h do sp[i] = i <= 2 and "---" or "---:" end
@@ -345,7 +356,7 @@ if have_anatomy then
   for _, a in ipairs(AN) do
     for _, am in ipairs(AM) do
       local row = { a.id, am.name .. " " .. a.per }
-      for _, impl in ipairs(IMPLS) do
+      for _, impl in ipairs(aimpls) do
         local v = anatomy[a.id] and anatomy[a.id][impl] and anatomy[a.id][impl][am.id]
         row[#row + 1] = v and ((impl == "pluto" and "**%s**" or "%s"):format(fmt(v))) or "–"
       end
@@ -418,6 +429,18 @@ w("  slowloris` holds ", z("slow_silent", 6000), " connections that say nothing 
 w("  the first 10 bytes of a ClientHello and stalled. Ours drops both kinds")
 w("  at its 10 s handshake deadline; the probe runs well before that.")
 w("  LuaSocket's server (`socket.select`) cannot hold that many descriptors.")
+w("- http: the client is Debian's `socket.http` (lua-socket), unmodified, with")
+w("  `ltn12.sink.table`; each body's length is checked. One C server for all")
+w("  (`ctools.c http-server`: one epoll thread, any GET gets a fixed ",
+  zn("http_size", 65536) // 1024, " KiB body")
+w("  and `Connection: close`). Ours: `package.loaded.socket =")
+w("  require \"pluto.luasocket\"`, ", z("http_conns", 500), " coroutines under one `pluto.scheduler`,")
+w("  each taking the next request until ", z("http_reqs", 5000), " have been made. Copas: the same")
+w("  ", z("http_conns", 500), " threads under Copas (Debian's lua-copas is Copas 1.1.7, packaged for")
+w("  Lua 5.1/5.2 and loaded from there; it has no `copas.http`, so `create`")
+w("  gives `socket.http` Copas's connect, send and receive). LuaSocket: the")
+w("  same requests one after the other, blocking. Timed by the client from")
+w("  before the first request to the end of the last.")
 w("- Sizes used in this run: `", env.sizes or "?", "`.")
 w("- The machine may be shared with other work (see the load average above):")
 w("  the spread between runs (min–max) can be wide, pingpong's most of all,")
@@ -484,9 +507,10 @@ f:close()
 -- min–max as error bars.
 local gp = {}
 local function g(...) gp[#gp + 1] = table.concat({ ... }) end
-g('set terminal svg size 1500,1000 dynamic font "sans,11" background "white"')
+local rows = math.ceil(#METRICS / 3)
+g('set terminal svg size 1500,', 340 * rows, ' dynamic font "sans,11" background "white"')
 g('set output "', plot, '.svg"')
-g('set multiplot layout 3,3 title "pluto.socket benchmarks, ', (env.date or ""),
+g('set multiplot layout ', rows, ',3 title "pluto.socket benchmarks, ', (env.date or ""),
   ', ', (env.cpu or ""):gsub('"', ""), ' x', env.nproc or "?", '"')
 g('set style fill solid 0.7 border -1')
 g('set boxwidth 0.6')
@@ -495,8 +519,8 @@ g('set yrange [0:*]')
 g('unset key')
 g('set xtics nomirror')
 g('set ytics nomirror')
-local colors = { pluto = "#d62728", luasocket = "#1f77b4", cqueues = "#2ca02c",
-                 luv = "#9467bd", c = "#7f7f7f" }
+local colors = { pluto = "#d62728", luasocket = "#1f77b4", copas = "#ff7f0e",
+                 cqueues = "#2ca02c", luv = "#9467bd", c = "#7f7f7f" }
 for i, m in ipairs(METRICS) do
   local dat = plot .. "-" .. i .. ".dat"
   local d = assert(io.open(dat, "w"))
