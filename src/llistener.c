@@ -255,6 +255,7 @@ static void close_listener(struct plu_listener *l)
         return;
     if (l->ajob)
         pool_job_cancel(l->ajob);     /* a waiting accept wakes at once */
+    park_cancel_reg(&l->fd->reg);     /* and a select */
     plu_fd_unref(l->fd);
     l->fd = NULL;
 }

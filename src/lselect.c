@@ -12,7 +12,8 @@
  * a socket is readable when its buffer holds data (a chunk, a finished
  * receive, TLS plaintext) or the kernel has data or an end for it; a
  * listener when a client waits; a socket is writable when no send is in
- * flight and the kernel has room.  A closed object is left out.
+ * flight and the kernel has room.  An object closed before the
+ * call is left out; one closed while the call waits is ready.
  */
 #include "lplu.h"
 
@@ -28,6 +29,8 @@
 struct ready_job {
     struct pool_job base;
     struct plu_fd *fd;
+    int entry;                  /* its object's place in scan's fds[] */
+    int closed;                 /* cancelled: its object was closed */
 };
 
 static int ready_step(struct pool_job *job)
@@ -39,7 +42,7 @@ static int ready_step(struct pool_job *job)
 static void ready_abort(struct pool_job *job, int err)
 {
     struct ready_job *r = (struct ready_job *)job;
-    (void)err;
+    r->closed = err == -ECANCELED;
     plu_fd_unref(r->fd);        /* at once: a closed socket closes now */
     r->fd = NULL;
 }
@@ -112,8 +115,12 @@ static struct plu_fd *watched(lua_State *L, int idx, int writing, int *ready)
 /* Arrays 1 (readers) and 2 (writers), as ready now: push two arrays of
    the indexes of the ready ones; returns how many are ready.  With
    'block' >= 0 (outside coroutines), first wait that long in poll(2)
-   for one to be.  'fds' has room for every entry. */
-static int scan(lua_State *L, struct pollfd *fds, int block)
+   for one to be.  'fds' has room for every entry.  An object closed
+   while the select's job waited on it counts as ready: a call on it
+   returns "closed" at once (a server's select loop then sees its
+   listener go, rather than wait on without it). */
+static int scan(lua_State *L, struct pollfd *fds, int block,
+                const struct jobset *js)
 {
     int n = 0, ready = 0, nr = (int)lua_rawlen(L, 1), nw = (int)lua_rawlen(L, 2);
     for (int list = 1; list <= 2; list++) {
@@ -128,6 +135,13 @@ static int scan(lua_State *L, struct pollfd *fds, int block)
             fds[n].revents = now ? POLLIN : 0;
             ready += now;
             n++;
+        }
+    }
+    for (int i = 0; i < js->n; i++) {
+        struct ready_job *r = (struct ready_job *)js->jobs[i];
+        if (pool_job_isdone(&r->base) && r->closed) {
+            fds[r->entry].revents = POLLHUP;
+            ready++;
         }
     }
     if (!ready) {
@@ -175,9 +189,9 @@ static void finish_jobs(lua_State *L)
 static void park_all(lua_State *L, double deadline)
 {
     struct jobset *js = lua_touserdata(L, SET);
-    for (int list = 1; list <= 2; list++) {
+    for (int list = 1, k = 0; list <= 2; list++) {
         int len = (int)lua_rawlen(L, list);
-        for (int i = 1; i <= len; i++) {
+        for (int i = 1; i <= len; i++, k++) {
             int now;
             lua_rawgeti(L, list, i);
             struct plu_fd *f = watched(L, -1, list == 2, &now);
@@ -190,6 +204,7 @@ static void park_all(lua_State *L, double deadline)
             pool_job_init(&r->base, &ready_ops, POOL_WAIT, plu_state(L)->loop);
             plu_fd_ref(f);
             r->fd = f;
+            r->entry = k;
             pool_job_wait_fd(&r->base, &f->reg, f->fd, list == 1 ? POLLIN : POLLOUT);
             if (deadline >= 0)
                 pool_job_set_deadline(&r->base, (long long)deadline + 1);
@@ -225,7 +240,7 @@ static int select_k(lua_State *L, int status, lua_KContext ctx)
         if (!yieldable)
             block = left < 0 ? -1 : left > 1e9 ? 1000000000 : (int)(left + 0.999);
         struct pollfd *fds = lua_newuserdatauv(L, sizeof *fds * (entries + 1), 0);
-        int ready = scan(L, fds, block);
+        int ready = scan(L, fds, block, js);
         if (ready > 0 || (deadline >= 0 && plu_now_ms() >= deadline)) {
             finish_jobs(L);
             if (yieldable)

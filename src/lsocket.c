@@ -200,6 +200,7 @@ void plu_close_socket(struct plu_socket *s)
         pool_job_cancel(s->wjob);
     if (s->hjob)
         pool_job_cancel(s->hjob);
+    park_cancel_reg(&s->fd->reg);      /* selects waiting on it */
     plu_fd_unref(s->fd);
     s->fd = NULL;
     s->eof = 1;

@@ -398,6 +398,16 @@ static int l_now(lua_State *L)
     return 1;
 }
 
+/* _gettime(): the system's clock (wall time), in seconds since the epoch
+   with its fraction, as LuaSocket's gettime gives it. */
+static int l_gettime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
+    return 1;
+}
+
 /* ------------------------------------------------------------------------
  * sleep(ms)
  * ---------------------------------------------------------------------- */
@@ -452,6 +462,7 @@ static const luaL_Reg wait_funcs[] = {
     { "_poll", l_poll },
     { "_waitstate", l_waitstate },
     { "_now", l_now },
+    { "_gettime", l_gettime },
     { "_pollfd", l_pollfd },
     { "_pending", l_pending },
     { "sleep", l_sleep },

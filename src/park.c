@@ -402,6 +402,28 @@ int park_unpark(struct pool_job *job)
     return was;
 }
 
+void park_cancel_reg(struct park_reg *r)
+{
+    /* One job at a time, each held while it is cancelled outside the
+       lock.  Cancelling takes it off the slot (or a poller took it just
+       before), and a cancelled job is never parked again: this ends. */
+    for (;;) {
+        struct pool_job *job = NULL;
+        pthread_mutex_lock(&park_mu);
+        if (r->slot >= 0) {
+            struct slot *sl = slot_at(r->slot);
+            job = sl->in ? sl->in : sl->out;
+            if (job)
+                pool_job_ref(job);
+        }
+        pthread_mutex_unlock(&park_mu);
+        if (!job)
+            return;
+        pool_job_cancel(job);
+        pool_job_unref(job);
+    }
+}
+
 /* ------------------------------------------------------------------------
  * Pollers
  * ---------------------------------------------------------------------- */

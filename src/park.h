@@ -54,6 +54,11 @@ static inline void park_reg_init(struct park_reg *r)
    on it: every job waiting on a descriptor holds a reference to it). */
 void park_reg_release(struct park_reg *r);
 
+/* The descriptor's owner is closing it: every job still parked on it (a
+   select's readiness wait, say) is cancelled, so it completes now rather
+   than at its deadline.  Not with park_mu held. */
+void park_cancel_reg(struct park_reg *r);
+
 /* Between pool.c and park.c ------------------------------------------- */
 
 /* Make the epoll set (two descriptors, kept for the life of the process)

@@ -929,13 +929,8 @@ function M.select(recvt, sendt, timeout)
   return readable, writable
 end
 
--- The wall clock, from the monotonic one: intervals are exact, the
--- absolute value within a second of the system clock (see
--- doc/luasocket.md).
-local epoch = os.time() + 0.5 - now_ms() / 1000
-function M.gettime()
-  return epoch + now_ms() / 1000
-end
+-- The system's clock, seconds since the epoch with their fraction.
+M.gettime = native._gettime
 
 function M.sleep(seconds)
   local t = tonumber(seconds)

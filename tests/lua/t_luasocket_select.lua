@@ -96,5 +96,41 @@ do
   T.ok("select yields in a coroutine (%d ms)", math.floor(waited))
 end
 
+-- Closed while select waits on it (in a coroutine, parked): the select
+-- wakes at once and reports the object, and the call on it says "closed".
+do
+  local sched = Scheduler.new()
+  local server = assert(socket.bind("127.0.0.1", 0))
+  local c, a = pair()
+  local r, err, waited, accepted, aerr, got, gerr
+  sched:add(function()
+    local t0 = native._now()
+    r, _, err = socket.select({ server, a }, nil, 10)
+    waited = native._now() - t0
+    accepted, aerr = server:accept()
+  end)
+  sched:add(function()
+    native.sleep(50)
+    server:close()
+  end)
+  sched:run()
+  T.check(r and r[1] == server and r[server] == 1 and #r == 1,
+          "the closed server comes back ready (%s)", tostring(r and #r))
+  T.eq(err, nil, "no timeout")
+  T.check(waited < 2000, "select woke %d ms after it began (the close came at 50)", waited)
+  T.eq(accepted, nil, "accept on it"); T.eq(aerr, "closed", "accept's error")
+  -- A client socket closed by another coroutine, likewise.
+  sched:add(function()
+    r, _, err = socket.select({ a }, nil, 10)
+    got, gerr = a:receive()
+  end)
+  sched:add(function() a:close() end)
+  sched:run()
+  T.check(r and r[1] == a, "the closed client comes back ready")
+  T.eq(got, nil, "receive on it"); T.eq(gerr, "closed", "receive's error")
+  c:close()
+  T.ok("an object closed during select wakes it (%d ms)", math.floor(waited))
+end
+
 srv:close()
 T.done()
