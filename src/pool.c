@@ -94,7 +94,7 @@ static void list_push(struct job_list *l, struct pool_job *job,
         l->head = job;
     l->tail = job;
     l->count++;
-    job->where = where;
+    atomic_store_explicit(&job->where, where, memory_order_relaxed);
 }
 
 static void list_unlink(struct job_list *l, struct pool_job *job)
@@ -108,7 +108,7 @@ static void list_unlink(struct job_list *l, struct pool_job *job)
     else
         l->tail = job->prev;
     job->prev = job->next = NULL;
-    job->where = POOL_NOWHERE;
+    atomic_store_explicit(&job->where, POOL_NOWHERE, memory_order_relaxed);
     l->count--;
 }
 
@@ -156,7 +156,7 @@ void pool_job_init(struct pool_job *job, const struct pool_job_ops *ops,
     atomic_init(&job->cancelled, 0);
     job->lane = lane;
     job->prev = job->next = NULL;
-    job->where = POOL_NOWHERE;
+    atomic_store_explicit(&job->where, POOL_NOWHERE, memory_order_relaxed);
     job->fd = -1;
     job->events = 0;
     job->reg = NULL;
@@ -210,7 +210,7 @@ static int unqueue(struct pool_job *job)
     int was;
     ensure_init();
     pthread_mutex_lock(&ln->mu);
-    was = job->where == POOL_QUEUED;
+    was = atomic_load_explicit(&job->where, memory_order_relaxed) == POOL_QUEUED;
     if (was)
         list_unlink(&ln->queue, job);
     pthread_mutex_unlock(&ln->mu);
@@ -321,7 +321,7 @@ void pool_loop_close(struct pool_loop *loop)
     loop->done.head = loop->done.tail = NULL;
     loop->done.count = 0;
     for (struct pool_job *j = job; j; j = j->next)
-        j->where = POOL_NOWHERE;
+        atomic_store_explicit(&j->where, POOL_NOWHERE, memory_order_relaxed);
     pthread_mutex_unlock(&loop->mu);
     while (job) {
         struct pool_job *next = job->next;
@@ -505,7 +505,7 @@ struct pool_job *pool_loop_take(struct pool_loop *loop)
     atomic_store_explicit(&loop->pending, 0, memory_order_relaxed);
     struct pool_job *head = loop->done.head;
     for (struct pool_job *j = head; j; j = j->next)
-        j->where = POOL_NOWHERE;
+        atomic_store_explicit(&j->where, POOL_NOWHERE, memory_order_relaxed);
     loop->done.head = loop->done.tail = NULL;
     loop->done.count = 0;
     pthread_mutex_unlock(&loop->mu);
@@ -516,7 +516,7 @@ void pool_loop_forget(struct pool_loop *loop, struct pool_job *job)
 {
     int listed;
     pthread_mutex_lock(&loop->mu);
-    listed = job->where == POOL_DONELIST;
+    listed = atomic_load_explicit(&job->where, memory_order_relaxed) == POOL_DONELIST;
     if (listed)
         list_unlink(&loop->done, job);
     if (!loop->done.head)

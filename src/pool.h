@@ -94,9 +94,11 @@ struct pool_job {
     atomic_int cancelled;         /* pool_job_cancel was called */
     enum pool_lane lane;
     /* Links: the job is in at most one of the lanes' and loops' lists at
-       a time, said by 'where', which is guarded by the mutex of the list
-       it is in. */
-    enum pool_job_where where;
+       a time, said by 'where' (an enum pool_job_where), which changes
+       only under the mutex of the list it enters or leaves.  Atomic
+       (relaxed): a lane asks "in my queue?" under its own mutex while
+       the job may be entering a loop's list under that loop's. */
+    atomic_int where;
     struct pool_job *prev, *next;
     /* Waiting for readiness (set before pool_submit, and by a step that
        returns POOL_AGAIN): */
