@@ -452,6 +452,15 @@ START_TEST(test_reused_number)
 }
 END_TEST
 
+/* Pokes j once its owner has taken the parked jobs back to wait on them
+   itself (then none is parked): a poller can no longer step it first. */
+static void *poke_when_taken(void *arg)
+{
+    if (WAIT_FOR(wait_stats().parked == 0, DEADLINE_MS))
+        poke(arg, "b");
+    return NULL;
+}
+
 /* An owner about to sleep with few parked jobs waits on them itself: the
    ready one's step runs on the owner's own thread (no poller woken), the
    others are parked again; with many parked, the pollers keep them. */
@@ -463,8 +472,10 @@ START_TEST(test_owner_waits_for_few_itself)
     pool_submit(&a->base);
     pool_submit(&b->base);
     ck_assert(WAIT_FOR(wait_stats().parked == 2, DEADLINE_MS));
-    poke(b, "b");
+    pthread_t poker;
+    ck_assert_int_eq(pthread_create(&poker, NULL, poke_when_taken, b), 0);
     ck_assert_int_eq(pool_loop_wait(loop, DEADLINE_MS), 1);
+    pthread_join(poker, NULL);
     ck_assert(pool_job_isdone(&b->base));
     ck_assert(pthread_equal(b->stepped_on, pthread_self()));
     ck_assert(!pool_job_isdone(&a->base));
