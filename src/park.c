@@ -58,6 +58,7 @@ static struct pool_job **heap;
 static int heap_len, heap_cap;
 static unsigned parked_by_lane[POOL_NLANES];
 static unsigned pollers, pollers_waiting, stepping, stopping;
+static unsigned loops_parked;           /* loops with a job parked */
 static unsigned max_pollers = 4, idle_ms = 10000;
 static size_t poller_stack = 256 * 1024;
 
@@ -291,7 +292,8 @@ static void parked_count(struct pool_job *job, int parked)
             if (loop->parked)
                 loop->parked->loop_prev = job;
             loop->parked = job;
-            loop->nparked++;
+            if (loop->nparked++ == 0)
+                loops_parked++;
         }
     } else {
         parked_by_lane[job->lane]--;
@@ -303,7 +305,8 @@ static void parked_count(struct pool_job *job, int parked)
             if (job->loop_next)
                 job->loop_next->loop_prev = job->loop_prev;
             job->loop_prev = job->loop_next = NULL;
-            loop->nparked--;
+            if (--loop->nparked == 0)
+                loops_parked--;
         }
     }
 }
@@ -550,6 +553,40 @@ static void run_round(struct round *r)
     }
 }
 
+int park_lead_fd(struct pool_loop *loop)
+{
+    pthread_mutex_lock(&park_mu);
+    /* Only the one loop with parked jobs leads: with several, every
+       event would wake every owner waiting on the set, and an owner would
+       step other loops' jobs, a hop for them. */
+    int fd = loop->nparked > 0 && loops_parked == 1 ? epfd : -1;
+    pthread_mutex_unlock(&park_mu);
+    return fd;
+}
+
+int park_lead(void)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    struct round r;
+    r.ready = NULL;
+    r.ready_tail = &r.ready;
+    r.nready = r.nexpired = r.nqueued = 0;
+    pthread_mutex_lock(&park_mu);
+    int n = epoll_wait(epfd, ev, MAX_EVENTS, 0);
+    for (int i = 0; i < n; i++)
+        if (ev[i].data.u64 != KICK_ID)  /* the kick is the pollers' */
+            take_ready(&ev[i], &r);
+    stepping += (unsigned)r.nready;
+    pthread_mutex_unlock(&park_mu);
+    if (r.nready == 0)
+        return 0;
+    run_round(&r);
+    pthread_mutex_lock(&park_mu);
+    stepping -= (unsigned)r.nready;
+    pthread_mutex_unlock(&park_mu);
+    return r.nready;
+}
+
 /* Whether a poller may leave after idle_ms without events; park_mu held. */
 static int may_leave(void)
 {
@@ -690,6 +727,11 @@ void park_shutdown(void)
        readable, so every epoll_wait returns. */
     while (pollers > 0)
         pthread_cond_wait(&exit_cv, &park_mu);
+    if (kickfd >= 0) {
+        uint64_t count;         /* the set is quiet again for owners */
+        ssize_t rd = read(kickfd, &count, sizeof count);
+        (void)rd;
+    }
     stopping = 0;
     pthread_mutex_unlock(&park_mu);
 }

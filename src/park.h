@@ -88,6 +88,15 @@ int park_take_loop(struct pool_loop *loop, struct pool_job **jobs, int max);
    poller would), else park it again; either way it completes if it must. */
 void park_resume(struct pool_job *job, int ready);
 
+/* The owner of 'loop' has nothing to run and more parked jobs than it
+   takes back: it waits on the shared epoll set's descriptor too
+   (park_lead_fd: the set's descriptor if this loop is the only one with
+   parked jobs, else -1), and when that is readable takes what is ready
+   there and steps it on its own thread, as a poller would; park_lead
+   returns how many. */
+int park_lead_fd(struct pool_loop *loop);
+int park_lead(void);
+
 /* Deadlines of queued jobs: add (pool_submit) and remove (completion). */
 void park_heap_add(struct pool_job *job);
 void park_heap_remove(struct pool_job *job);

@@ -497,6 +497,44 @@ static int direct_wait(struct pool_loop *loop, int timeout_ms, unsigned spin_ns)
     return rc < 0 ? -1 : rc > 0 || atomic_load(&loop->pending);
 }
 
+/* The owner is about to sleep with more parked jobs than a direct wait
+   takes (fifty connections, say): it sleeps on its eventfd and on the
+   shared epoll set, and takes what becomes ready there itself
+   (park_lead), so that its own readiness reaches it without a poller's
+   hop.  First it looks for up to spin_ns without sleeping, as
+   spin_for_completion does.  Returns as pool_loop_wait, or -2. */
+static int lead_wait(struct pool_loop *loop, int timeout_ms, unsigned spin_ns)
+{
+    int ep = park_lead_fd(loop);
+    if (ep < 0)
+        return -2;
+    struct pollfd pfd[2] = { { .fd = loop->efd, .events = POLLIN },
+                             { .fd = ep, .events = POLLIN } };
+    struct timespec t0;
+    int rc;
+    atomic_store(&loop->spinning, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (unsigned i = 1; spin_ns; i++) {
+        if (atomic_load_explicit(&loop->pending, memory_order_acquire))
+            break;
+        rc = poll(&pfd[1], 1, 0);
+        if (rc > 0 && park_lead() > 0 && atomic_load(&loop->pending))
+            break;
+        if (ns_since(&t0) > spin_ns)
+            break;
+        if (i & 1)
+            sched_yield();
+    }
+    atomic_store(&loop->spinning, 0);
+    if (atomic_load(&loop->pending))
+        return 1;
+    while ((rc = poll(pfd, 2, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (rc > 0 && pfd[1].revents)
+        park_lead();
+    return rc < 0 ? -1 : rc > 0 || atomic_load(&loop->pending);
+}
+
 int pool_loop_wait(struct pool_loop *loop, int timeout_ms)
 {
     struct pollfd pfd = { .fd = loop->efd, .events = POLLIN };
@@ -505,6 +543,8 @@ int pool_loop_wait(struct pool_loop *loop, int timeout_ms)
         /* No spin while a handshake runs: the core is the handshake's. */
         int busy = atomic_load_explicit(&cpu_jobs_running, memory_order_relaxed) != 0;
         int rc = direct_wait(loop, timeout_ms, busy ? 0 : spin_ns);
+        if (rc == -2)
+            rc = lead_wait(loop, timeout_ms, busy ? 0 : spin_ns);
         if (rc != -2)
             return rc;
     }

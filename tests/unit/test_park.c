@@ -463,7 +463,8 @@ static void *poke_when_taken(void *arg)
 
 /* An owner about to sleep with few parked jobs waits on them itself: the
    ready one's step runs on the owner's own thread (no poller woken), the
-   others are parked again; with many parked, the pollers keep them. */
+   others are parked again; with many parked, they stay on the shared set,
+   where the owner waits too. */
 START_TEST(test_owner_waits_for_few_itself)
 {
     struct pool_loop *loop = pool_loop_new();
@@ -489,7 +490,9 @@ START_TEST(test_owner_waits_for_few_itself)
     pool_job_unref(&a->base);
     pool_job_unref(&b->base);
 
-    /* Many parked: the owner's wait is on its eventfd, the pollers step. */
+    /* Many parked: the owner waits on its eventfd and on the shared set
+       (park_lead), alongside the pollers; whichever takes the event steps
+       the job, once, and the rest stay parked. */
     enum { MANY = 10 };
     struct pjob *m[MANY];
     for (int i = 0; i < MANY; i++) {
@@ -497,9 +500,14 @@ START_TEST(test_owner_waits_for_few_itself)
         pool_submit(&m[i]->base);
     }
     ck_assert(WAIT_FOR(wait_stats().parked == MANY, DEADLINE_MS));
+    /* Nothing ready: the shared set does not wake the owner. */
+    ck_assert_int_eq(pool_loop_wait(loop, 100), 0);
     poke(m[3], "!");
     ck_assert_int_eq(collect(loop, 1, DEADLINE_MS), 1);
-    ck_assert(!pthread_equal(m[3]->stepped_on, pthread_self()));
+    ck_assert(pool_job_isdone(&m[3]->base));
+    ck_assert_uint_eq(wait_stats().parked, MANY - 1);
+    for (int i = 0; i < MANY; i++)
+        ck_assert(i == 3 || !pool_job_isdone(&m[i]->base));
     for (int i = 0; i < MANY; i++)
         pool_job_unref(&m[i]->base);
     pool_loop_close(loop);
